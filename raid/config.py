@@ -1,0 +1,659 @@
+"""Typed, immutable configuration, loaded from TOML and validated at load.
+
+A config file may omit any key: it is merged over ``raid/default_config.toml`` (the shipped
+defaults), then every value is checked. Each problem raises ``ConfigError`` naming the file,
+the dotted key path and the problem, so the server refuses to start with a one-line reason.
+
+Factors (curse factors, scoring bonuses) have at most two decimal places and are kept as exact
+``Fraction`` values: no floating point ever enters score arithmetic.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from raid.errors import ConfigError
+
+Bundle = Mapping[str, int]
+"""A reward bundle: currency -> amount (amounts are non-negative integers)."""
+
+DEFAULT_CONFIG_NAME = "default_config.toml"
+
+
+class CurseKind(enum.StrEnum):
+    STAT_DRAIN = "stat_drain"
+    TAG_SUPPRESSION = "tag_suppression"
+    DAMPEN_WEAKNESS = "dampen_weakness"
+    FORTIFY = "fortify"
+    TEAM_CAP = "team_cap"
+    COOLDOWN_SURGE = "cooldown_surge"
+
+
+class Action(enum.StrEnum):
+    FIGHT = "fight"
+    ANALYZE = "analyze"
+
+
+class Synchronous(enum.StrEnum):
+    FULL = "FULL"
+    NORMAL = "NORMAL"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str
+    port: int
+    compression: bool
+    max_frame_bytes: int
+    messages_per_s: float
+    message_burst: int
+    max_pending_bytes: int
+    ping_interval_s: float
+    ping_timeout_s: float
+    secret: str
+    token_ttl_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PersistenceConfig:
+    synchronous: Synchronous
+    snapshot_interval_s: float
+    busy_timeout_ms: int
+    journal_max_batch: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActorsConfig:
+    max_player_actors: int
+    player_idle_s: float
+    replay_buffer: int
+    tick_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringConfig:
+    weakness_bonus: Fraction
+    resistance_penalty: Fraction
+    multiplier_min: Fraction
+    multiplier_max: Fraction
+    damage_divisor: int
+    analysis_divisor: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerConfig:
+    max_team_size: int
+    strike_cooldown_s: Fraction
+    character_rest_s: Fraction | None
+    """Seconds a used character rests; None means for the rest of the raid ("event")."""
+
+
+@dataclass(frozen=True, slots=True)
+class RaidConfig:
+    retaliation_every: int
+    curse_limit: int
+    claim_grace_s: float
+    leaderboard_size: int
+    hp_events_per_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Curse:
+    curse_id: str
+    name: str
+    kind: CurseKind
+    stat: str | None = None
+    tag: str | None = None
+    action: Action | None = None
+    factor: Fraction = Fraction(1)
+    max: int | None = None
+
+    def params(self) -> dict[str, Any]:
+        """The curse's params as the config wrote them (floats for display)."""
+        out: dict[str, Any] = {}
+        if self.stat is not None:
+            out["stat"] = self.stat
+        if self.tag is not None:
+            out["tag"] = self.tag
+        if self.action is not None:
+            out["action"] = self.action.value
+        if self.kind is CurseKind.TEAM_CAP:
+            out["max"] = self.max
+        else:
+            out["factor"] = float(self.factor)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Milestone:
+    threshold: int
+    reward: Bundle
+
+
+@dataclass(frozen=True, slots=True)
+class BossTemplate:
+    boss_id: str
+    name: str
+    total_hp: int
+    duration_s: float
+    dominant_stats: tuple[str, ...]
+    weaknesses: tuple[str, ...]
+    resistances: tuple[str, ...]
+    weakness_pool: tuple[str, ...]
+    curse_pool: tuple[str, ...]
+    analysis_thresholds: tuple[int, ...]
+    analysis_reward_pool: tuple[Bundle, ...]
+    victory_cache: Bundle
+    raid: RaidConfig
+    """The [raid] keys, with this boss's overrides applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Everything the pure rules engine needs, shared by every raid."""
+
+    stats: tuple[str, ...]
+    elements: tuple[str, ...]
+    roles: tuple[str, ...]
+    scoring: ScoringConfig
+    player: PlayerConfig
+    strike_rewards: Mapping[Action, Bundle]
+    damage_milestones: tuple[Milestone, ...]
+    analysis_milestones: tuple[Milestone, ...]
+    curses: Mapping[str, Curse]
+
+    @property
+    def tags(self) -> frozenset[str]:
+        return frozenset(self.elements) | frozenset(self.roles)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    source: str
+    server: ServerConfig
+    persistence: PersistenceConfig
+    actors: ActorsConfig
+    rules: Rules
+    raid: RaidConfig
+    bosses: Mapping[str, BossTemplate]
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load ``path`` merged over the shipped defaults (``None``: the defaults alone)."""
+    defaults = _read_toml(_default_text(), DEFAULT_CONFIG_NAME)
+    if path is None:
+        return parse_config(defaults, DEFAULT_CONFIG_NAME)
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(file, "(file)", "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(file, "(file)", f"cannot read: {exc}") from None
+    return parse_config(_merge(defaults, _read_toml(text, file)), file)
+
+
+def parse_config(data: Mapping[str, Any], source: str) -> Config:
+    """Validate an already merged TOML document and build the typed config."""
+    root = _Node(source, "", data)
+    root.only(
+        "server",
+        "persistence",
+        "actors",
+        "stats",
+        "tags",
+        "scoring",
+        "player",
+        "raid",
+        "strike_rewards",
+        "milestones",
+        "curses",
+        "bosses",
+    )
+    stats = root.table("stats")
+    stats.only("names")
+    stat_names = stats.name_list("names", nonempty=True)
+    tags = root.table("tags")
+    tags.only("elements", "roles")
+    elements = tags.name_list("elements", nonempty=True)
+    roles = tags.name_list("roles", nonempty=True)
+    overlap = set(elements) & set(roles)
+    if overlap:
+        raise tags.error("roles", f"{sorted(overlap)} are both elements and roles")
+    all_tags = frozenset(elements) | frozenset(roles)
+
+    raid = _raid_config(root.table("raid"), root.table("raid"))
+    curses = _curses(root.table("curses"), frozenset(stat_names), all_tags)
+    milestones = root.table("milestones")
+    milestones.only("damage", "analysis")
+    rules = Rules(
+        stats=stat_names,
+        elements=elements,
+        roles=roles,
+        scoring=_scoring(root.table("scoring")),
+        player=_player(root.table("player")),
+        strike_rewards=_strike_rewards(root.table("strike_rewards")),
+        damage_milestones=_milestones(milestones, "damage"),
+        analysis_milestones=_milestones(milestones, "analysis"),
+        curses=MappingProxyType(curses),
+    )
+    bosses_node = root.table("bosses")
+    bosses: dict[str, BossTemplate] = {}
+    for boss_id in bosses_node.names():
+        bosses[boss_id] = _boss(
+            bosses_node.table(boss_id), boss_id, root.table("raid"), rules, all_tags
+        )
+    return Config(
+        source=source,
+        server=_server(root.table("server")),
+        persistence=_persistence(root.table("persistence")),
+        actors=_actors(root.table("actors")),
+        rules=rules,
+        raid=raid,
+        bosses=MappingProxyType(bosses),
+    )
+
+
+def _default_text() -> str:
+    return resources.files("raid").joinpath(DEFAULT_CONFIG_NAME).read_text(encoding="utf-8")
+
+
+def _read_toml(text: str, file: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, "(syntax)", str(exc)) from None
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; any other value (arrays included) replaces the default."""
+    out = dict(base)
+    for key, value in override.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            out[key] = _merge(old, value)
+        else:
+            out[key] = value
+    return out
+
+
+class _Node:
+    """One TOML table being read, remembering its key path for error messages."""
+
+    def __init__(self, file: str, path: str, data: Mapping[str, Any]) -> None:
+        self.file = file  # config file name, for errors
+        self.path = path  # dotted path of this table ("" at the root)
+        self.data = data  # the table's raw values
+
+    def key(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(self.file, self.key(key), problem)
+
+    def names(self) -> list[str]:
+        return list(self.data)
+
+    def only(self, *allowed: str) -> None:
+        for key in self.data:
+            if key not in allowed:
+                raise self.error(key, f"unknown key (expected one of: {', '.join(allowed)})")
+
+    def raw(self, key: str) -> Any:
+        if key not in self.data:
+            raise self.error(key, "missing")
+        return self.data[key]
+
+    def table(self, key: str) -> _Node:
+        value = self.raw(key)
+        if not isinstance(value, dict):
+            raise self.error(key, f"must be a table, not {_kind(value)}")
+        return _Node(self.file, self.key(key), value)
+
+    def string(self, key: str) -> str:
+        value = self.raw(key)
+        if not isinstance(value, str) or not value:
+            raise self.error(key, f"must be a non-empty string, not {_kind(value)}")
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self.raw(key)
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, not {_kind(value)}")
+        return value
+
+    def integer(self, key: str, minimum: int = 0, maximum: int | None = None) -> int:
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"must be an integer, not {_kind(value)}")
+        return _in_range(self, key, value, minimum, maximum)
+
+    def number(self, key: str, minimum: float = 0, maximum: float | None = None) -> float:
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(key, f"must be a number, not {_kind(value)}")
+        return float(_in_range(self, key, value, minimum, maximum))
+
+    def factor(self, key: str, minimum: Fraction, maximum: Fraction, *, open_min: bool) -> Fraction:
+        """An exact number with at most two decimal places."""
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(key, f"must be a number, not {_kind(value)}")
+        exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        if not exact.is_finite():
+            raise self.error(key, "must be a finite number")
+        if exact != exact.quantize(Decimal("0.01")):
+            raise self.error(key, f"{value} has more than two decimal places")
+        result = Fraction(exact)
+        too_low = result <= minimum if open_min else result < minimum
+        if too_low or result > maximum:
+            low = "(" if open_min else "["
+            raise self.error(
+                key, f"{value} is out of range {low}{float(minimum)}, {float(maximum)}]"
+            )
+        return result
+
+    def name_list(
+        self, key: str, *, nonempty: bool = False, allowed: frozenset[str] | None = None
+    ) -> tuple[str, ...]:
+        value = self.raw(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.error(key, "must be a list of non-empty strings")
+        if nonempty and not value:
+            raise self.error(key, "must not be empty")
+        if len(set(value)) != len(value):
+            raise self.error(key, "has duplicate entries")
+        if allowed is not None:
+            unknown = [v for v in value if v not in allowed]
+            if unknown:
+                raise self.error(key, f"unknown name(s) {unknown}")
+        return tuple(value)
+
+    def bundle(self, key: str) -> Bundle:
+        value = self.raw(key)
+        if not isinstance(value, dict):
+            raise self.error(key, f"must be a table of currency = amount, not {_kind(value)}")
+        return _bundle(self, key, value)
+
+
+def _bundle(node: _Node, key: str, value: Mapping[str, Any]) -> Bundle:
+    out: dict[str, int] = {}
+    for currency, amount in value.items():
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise node.error(f"{key}.{currency}", f"must be an integer amount, not {_kind(amount)}")
+        if amount < 0:
+            raise node.error(f"{key}.{currency}", f"negative amount {amount}")
+        out[currency] = amount
+    return MappingProxyType(out)
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _in_range(node: _Node, key: str, value: _N, minimum: float, maximum: float | None) -> _N:
+    if value < minimum:
+        raise node.error(key, f"{value} is below the minimum {minimum}")
+    if maximum is not None and value > maximum:
+        raise node.error(key, f"{value} is above the maximum {maximum}")
+    return value
+
+
+def _kind(value: object) -> str:
+    return type(value).__name__
+
+
+def _ascending(node: _Node, key: str, values: list[int]) -> None:
+    for before, after in itertools.pairwise(values):
+        if after <= before:
+            raise node.error(key, f"thresholds must be strictly ascending ({before} then {after})")
+
+
+def _server(node: _Node) -> ServerConfig:
+    node.only(
+        "host",
+        "port",
+        "compression",
+        "max_frame_bytes",
+        "messages_per_s",
+        "message_burst",
+        "max_pending_bytes",
+        "ping_interval_s",
+        "ping_timeout_s",
+        "secret",
+        "token_ttl_s",
+    )
+    return ServerConfig(
+        host=node.string("host"),
+        port=node.integer("port", 0, 65535),
+        compression=node.boolean("compression"),
+        max_frame_bytes=node.integer("max_frame_bytes", 1024),
+        messages_per_s=node.number("messages_per_s", 0.001),
+        message_burst=node.integer("message_burst", 1),
+        max_pending_bytes=node.integer("max_pending_bytes", 1024),
+        ping_interval_s=node.number("ping_interval_s", 0.01),
+        ping_timeout_s=node.number("ping_timeout_s", 0.01),
+        secret=node.string("secret"),
+        token_ttl_s=node.number("token_ttl_s", 1),
+    )
+
+
+def _persistence(node: _Node) -> PersistenceConfig:
+    node.only("synchronous", "snapshot_interval_s", "busy_timeout_ms", "journal_max_batch")
+    sync = node.string("synchronous").upper()
+    if sync not in Synchronous.__members__:
+        raise node.error("synchronous", f"must be FULL or NORMAL, not {sync!r}")
+    return PersistenceConfig(
+        synchronous=Synchronous(sync),
+        snapshot_interval_s=node.number("snapshot_interval_s", 0.01),
+        busy_timeout_ms=node.integer("busy_timeout_ms", 0),
+        journal_max_batch=node.integer("journal_max_batch", 1),
+    )
+
+
+def _actors(node: _Node) -> ActorsConfig:
+    node.only("max_player_actors", "player_idle_s", "replay_buffer", "tick_s")
+    return ActorsConfig(
+        max_player_actors=node.integer("max_player_actors", 1),
+        player_idle_s=node.number("player_idle_s", 0.001),
+        replay_buffer=node.integer("replay_buffer", 1),
+        tick_s=node.number("tick_s", 0.001, 10),
+    )
+
+
+def _scoring(node: _Node) -> ScoringConfig:
+    node.only(
+        "weakness_bonus",
+        "resistance_penalty",
+        "multiplier_min",
+        "multiplier_max",
+        "damage_divisor",
+        "analysis_divisor",
+    )
+    ten, hundred = Fraction(10), Fraction(100)
+    scoring = ScoringConfig(
+        weakness_bonus=node.factor("weakness_bonus", Fraction(0), ten, open_min=False),
+        resistance_penalty=node.factor("resistance_penalty", Fraction(0), ten, open_min=False),
+        multiplier_min=node.factor("multiplier_min", Fraction(0), hundred, open_min=True),
+        multiplier_max=node.factor("multiplier_max", Fraction(0), hundred, open_min=True),
+        damage_divisor=node.integer("damage_divisor", 1),
+        analysis_divisor=node.integer("analysis_divisor", 1),
+    )
+    if scoring.multiplier_min > scoring.multiplier_max:
+        raise node.error("multiplier_min", "must not exceed multiplier_max")
+    return scoring
+
+
+def _player(node: _Node) -> PlayerConfig:
+    node.only("max_team_size", "strike_cooldown_s", "character_rest")
+    rest = node.raw("character_rest")
+    rest_s: Fraction | None
+    if rest == "event":
+        rest_s = None
+    elif isinstance(rest, int | float) and not isinstance(rest, bool):
+        rest_s = node.factor("character_rest", Fraction(0), Fraction(10**9), open_min=True)
+    else:
+        raise node.error("character_rest", f'must be "event" or a number of seconds, not {rest!r}')
+    return PlayerConfig(
+        max_team_size=node.integer("max_team_size", 1, 64),
+        strike_cooldown_s=node.factor(
+            "strike_cooldown_s", Fraction(0), Fraction(10**9), open_min=False
+        ),
+        character_rest_s=rest_s,
+    )
+
+
+_RAID_KEYS = (
+    "retaliation_every",
+    "curse_limit",
+    "claim_grace_s",
+    "leaderboard_size",
+    "hp_events_per_s",
+)
+
+
+def _raid_config(node: _Node, defaults: _Node) -> RaidConfig:
+    """[raid] keys of ``node``, falling back to ``defaults`` (a boss overriding [raid])."""
+
+    def pick(key: str) -> _Node:
+        return node if key in node.data else defaults
+
+    return RaidConfig(
+        retaliation_every=pick("retaliation_every").integer("retaliation_every", 1),
+        curse_limit=pick("curse_limit").integer("curse_limit", 0),
+        claim_grace_s=pick("claim_grace_s").number("claim_grace_s", 0),
+        leaderboard_size=pick("leaderboard_size").integer("leaderboard_size", 1, 1000),
+        hp_events_per_s=pick("hp_events_per_s").number("hp_events_per_s", 0.01),
+    )
+
+
+def _strike_rewards(node: _Node) -> Mapping[Action, Bundle]:
+    node.only(*(a.value for a in Action))
+    return MappingProxyType({action: node.bundle(action.value) for action in Action})
+
+
+def _milestones(node: _Node, key: str) -> tuple[Milestone, ...]:
+    raw = node.raw(key)
+    if not isinstance(raw, list):
+        raise node.error(key, "must be an array of tables ([[milestones.…]])")
+    out: list[Milestone] = []
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise node.error(f"{key}[{index}]", "must be a table with threshold and reward")
+        item = _Node(node.file, node.key(f"{key}[{index}]"), entry)
+        item.only("threshold", "reward")
+        out.append(Milestone(item.integer("threshold", 1), item.bundle("reward")))
+    _ascending(node, key, [m.threshold for m in out])
+    return tuple(out)
+
+
+_CURSE_PARAMS: Mapping[CurseKind, tuple[str, ...]] = {
+    CurseKind.STAT_DRAIN: ("stat", "factor"),
+    CurseKind.TAG_SUPPRESSION: ("tag", "factor"),
+    CurseKind.DAMPEN_WEAKNESS: ("factor",),
+    CurseKind.FORTIFY: ("action", "factor"),
+    CurseKind.TEAM_CAP: ("max",),
+    CurseKind.COOLDOWN_SURGE: ("factor",),
+}
+"""The params each curse kind takes (RULES.md, "Curse kinds")."""
+
+
+def _curses(node: _Node, stats: frozenset[str], tags: frozenset[str]) -> dict[str, Curse]:
+    out: dict[str, Curse] = {}
+    for curse_id in node.names():
+        entry = node.table(curse_id)
+        entry.only("name", "kind", "params")
+        kind_name = entry.string("kind")
+        if kind_name not in {k.value for k in CurseKind}:
+            raise entry.error("kind", f"unknown curse kind {kind_name!r}")
+        kind = CurseKind(kind_name)
+        params = entry.table("params")
+        params.only(*_CURSE_PARAMS[kind])
+        for needed in _CURSE_PARAMS[kind]:
+            params.raw(needed)
+        fields: dict[str, Any] = {}
+        if "stat" in params.data:
+            stat = params.string("stat")
+            if stat not in stats:
+                raise params.error("stat", f"unknown stat {stat!r}")
+            fields["stat"] = stat
+        if "tag" in params.data:
+            tag = params.string("tag")
+            if tag not in tags:
+                raise params.error("tag", f"unknown tag {tag!r}")
+            fields["tag"] = tag
+        if "action" in params.data:
+            action = params.string("action")
+            if action not in {a.value for a in Action}:
+                raise params.error("action", f"must be fight or analyze, not {action!r}")
+            fields["action"] = Action(action)
+        if "factor" in params.data:
+            fields["factor"] = params.factor("factor", Fraction(0), Fraction(10), open_min=True)
+        if "max" in params.data:
+            fields["max"] = params.integer("max", 1, 64)
+        out[curse_id] = Curse(curse_id, entry.string("name"), kind, **fields)
+    return out
+
+
+def _boss(
+    node: _Node, boss_id: str, raid_defaults: _Node, rules: Rules, tags: frozenset[str]
+) -> BossTemplate:
+    node.only(
+        "name",
+        "total_hp",
+        "duration_s",
+        "dominant_stats",
+        "weaknesses",
+        "resistances",
+        "weakness_pool",
+        "curse_pool",
+        "analysis_thresholds",
+        "analysis_reward_pool",
+        "victory_cache",
+        *_RAID_KEYS,
+    )
+    stats = frozenset(rules.stats)
+    thresholds_raw = node.raw("analysis_thresholds")
+    if not isinstance(thresholds_raw, list) or not all(
+        isinstance(t, int) and not isinstance(t, bool) and t > 0 for t in thresholds_raw
+    ):
+        raise node.error("analysis_thresholds", "must be a list of positive integers")
+    _ascending(node, "analysis_thresholds", thresholds_raw)
+    pool_raw = node.raw("analysis_reward_pool")
+    if not isinstance(pool_raw, list) or not all(isinstance(b, dict) for b in pool_raw):
+        raise node.error("analysis_reward_pool", "must be a list of reward tables")
+    if len(pool_raw) != len(thresholds_raw):
+        raise node.error(
+            "analysis_reward_pool",
+            f"has {len(pool_raw)} rewards for {len(thresholds_raw)} analysis_thresholds",
+        )
+    curse_pool = node.name_list("curse_pool", allowed=frozenset(rules.curses))
+    weakness_pool = node.name_list("weakness_pool", allowed=tags)
+    if not curse_pool and not weakness_pool and not thresholds_raw:
+        raise node.error("weakness_pool", "the boss has no weakness pool, curse pool or thresholds")
+    return BossTemplate(
+        boss_id=boss_id,
+        name=node.string("name"),
+        total_hp=node.integer("total_hp", 1),
+        duration_s=node.number("duration_s", 1),
+        dominant_stats=node.name_list("dominant_stats", nonempty=True, allowed=stats),
+        weaknesses=node.name_list("weaknesses", allowed=tags),
+        resistances=node.name_list("resistances", allowed=tags),
+        weakness_pool=weakness_pool,
+        curse_pool=curse_pool,
+        analysis_thresholds=tuple(thresholds_raw),
+        analysis_reward_pool=tuple(
+            _bundle(node, f"analysis_reward_pool[{i}]", b) for i, b in enumerate(pool_raw)
+        ),
+        victory_cache=node.bundle("victory_cache"),
+        raid=_raid_config(node, raid_defaults),
+    )

@@ -1,0 +1,158 @@
+"""What clients see: the protocol's reply fields and events, built from state and results.
+
+Exact values are sent as floats for display only (PROTOCOL.md, "Types").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from raid.codec import character_to_dict
+from raid.config import Rules
+from raid.leaderboard import Leaderboards
+from raid.lifecycle import status_at
+from raid.models import PlayerRaidState, RaidState, Roster
+from raid.scoring import ScoringContext
+from raid.strike import StrikeResult
+
+
+def strike_report(result: StrikeResult) -> dict[str, Any]:
+    """The after-action report of PROTOCOL.md (``strike.ok`` fields)."""
+    return {
+        "strike_id": result.strike_id,
+        "action": result.action.value,
+        "team": list(result.team),
+        "base": float(result.base),
+        "multiplier": float(result.multiplier),
+        "score": result.score,
+        "damage": result.damage,
+        "analysis_points": result.analysis_points,
+        "boss_hp": result.boss_hp,
+        "analysis_total": result.analysis_total,
+        "strike_count": result.seq,
+        "breakthroughs": [{"index": b.index, "weakness": b.weakness} for b in result.breakthroughs],
+        "retaliations": [{"curse": r.curse, "replaced": r.replaced} for r in result.retaliations],
+        "victory": result.victory,
+        "rewards": [{"key": result.reward_key, "bundle": dict(result.reward)}],
+        "cooldown_until": result.cooldown_until,
+        "exhausted": list(result.team),
+        "exhausted_until": result.rest_until,
+    }
+
+
+def strike_events(rules: Rules, result: StrikeResult) -> list[dict[str, Any]]:
+    """The non-hp events a committed strike causes, in order, each followed by its text."""
+    events: list[dict[str, Any]] = []
+
+    def announce(text: str) -> None:
+        events.append({"type": "announcement", "text": text})
+
+    for found in result.breakthroughs:
+        events.append({"type": "breakthrough", "index": found.index, "weakness": found.weakness})
+        if found.weakness is None:
+            announce(f"Breakthrough {found.index}! No new weakness was found.")
+        else:
+            announce(f"Breakthrough {found.index}! The boss is now weak to {found.weakness}.")
+    for hit in result.retaliations:
+        events.append({"type": "retaliation", "curse": hit.curse, "replaced": hit.replaced})
+        name = rules.curses[hit.curse].name if hit.curse in rules.curses else hit.curse
+        announce(f"The boss retaliates: {name}!")
+    for pct in result.hp_milestones:
+        events.append({"type": "milestone", "hp_pct": pct})
+        announce(f"The boss is down to {pct}% hp.")
+    if result.victory:
+        events.append({"type": "victory", "final_blow_user": result.user_id})
+        announce(f"Victory! {result.user_id} dealt the final blow.")
+    return events
+
+
+def curse_view(rules: Rules, curse_id: str) -> dict[str, Any]:
+    curse = rules.curses.get(curse_id)
+    if curse is None:
+        return {"id": curse_id, "name": curse_id, "kind": None, "params": {}}
+    return {"id": curse_id, "name": curse.name, "kind": curse.kind.value, "params": curse.params()}
+
+
+def raid_view(rules: Rules, state: RaidState, now: float) -> dict[str, Any]:
+    """Every raid-state field except the pools (PROTOCOL.md, ``raid.hub``)."""
+    boss = state.boss
+    thresholds = boss.analysis_thresholds
+    index = boss.analysis_breakthroughs
+    return {
+        "raid_id": boss.raid_id,
+        "boss_id": boss.boss_id,
+        "name": boss.name,
+        "total_hp": boss.total_hp,
+        "current_hp": boss.current_hp,
+        "dominant_stats": list(boss.dominant_stats),
+        "weaknesses": list(boss.weaknesses),
+        "resistances": list(boss.resistances),
+        "active_curses": [curse_view(rules, c) for c in boss.active_curses],
+        "curse_limit": boss.curse_limit,
+        "analysis_thresholds": list(thresholds),
+        "analysis_points": boss.analysis_points,
+        "analysis_breakthroughs": index,
+        "analysis_reward_pool": [dict(b) for b in boss.analysis_reward_pool],
+        "next_analysis_threshold": thresholds[index] if index < len(thresholds) else None,
+        "event_start": boss.event_start,
+        "event_end": boss.event_end,
+        "strike_count": boss.strike_count,
+        "status": status_at(boss, now).value,
+        "final_blow_user": boss.final_blow_user,
+    }
+
+
+def player_view(
+    player: PlayerRaidState, boards: Leaderboards, claimed: list[str]
+) -> dict[str, Any]:
+    rank_damage, rank_analysis = boards.ranks(player)
+    return {
+        "user_id": player.user_id,
+        "raid_id": player.raid_id,
+        "last_strike_time": player.last_strike_time,
+        "cooldown_until": player.cooldown_until,
+        "exhausted_characters": {
+            c: ("event" if until is None else until) for c, until in player.exhausted.items()
+        },
+        "personal_damage": player.personal_damage,
+        "personal_analysis": player.personal_analysis,
+        "strikes": player.strikes,
+        "rewards_claimed": claimed,
+        "rank_damage": rank_damage,
+        "rank_analysis": rank_analysis,
+    }
+
+
+def hub_view(
+    rules: Rules, state: RaidState, boards: Leaderboards, user_id: str, now: float
+) -> dict[str, Any]:
+    """The ``raid.hub`` reply: raid, me and leaderboards."""
+    player = state.players.get(user_id) or PlayerRaidState(user_id, state.boss.raid_id)
+    claimed = sorted(player.claimed) + [f"strike:{s}" for s in player.strike_ids]
+    size = state.boss.settings.leaderboard_size
+    return {
+        "raid": raid_view(rules, state, now),
+        "me": player_view(player, boards, claimed),
+        "leaderboard": {
+            "damage": [{"user_id": e.user_id, "value": e.value} for e in boards.damage.top(size)],
+            "analysis": [
+                {"user_id": e.user_id, "value": e.value} for e in boards.analysis.top(size)
+            ],
+        },
+    }
+
+
+def team_options_view(
+    state: RaidState, context: ScoringContext, roster: Roster, user_id: str, now: float
+) -> dict[str, Any]:
+    """The ``team.options`` reply: every owned character with its contribution now."""
+    player = state.players.get(user_id)
+    characters = []
+    for character in sorted(roster.values(), key=lambda c: c.character_id):
+        view = character_to_dict(character)
+        view["exhausted"] = player is not None and player.is_exhausted(character.character_id, now)
+        view["contribution"] = float(context.contribution(character))
+        view["weak"] = not context.weaknesses.isdisjoint(character.tags)
+        view["resisted"] = not context.resistances.isdisjoint(character.tags)
+        characters.append(view)
+    return {"max_team_size": context.max_team_size, "characters": characters}
