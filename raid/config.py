@@ -232,6 +232,7 @@ def parse_config(data: Mapping[str, Any], source: str) -> Config:
         raise tags.error("roles", f"{sorted(overlap)} are both elements and roles")
     all_tags = frozenset(elements) | frozenset(roles)
 
+    root.table("raid").only(*_RAID_KEYS)
     raid = _raid_config(root.table("raid"), root.table("raid"))
     curses = _curses(root.table("curses"), frozenset(stat_names), all_tags)
     milestones = root.table("milestones")
@@ -275,16 +276,52 @@ def _read_toml(text: str, file: str) -> dict[str, Any]:
         raise ConfigError(file, "(syntax)", str(exc)) from None
 
 
+_NAMING_TABLES = frozenset({"stats", "tags"})
+"""A file that renames stats or tags gets none of the shipped curses and bosses it does not
+mention: those were written for the shipped names."""
+
+
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Tables merge key by key; any other value (arrays included) replaces the default."""
+    """Merge a config file over the shipped defaults.
+
+    Settings tables merge key by key. ``[strike_rewards]`` merges by action, each bundle taken
+    whole. ``[curses]`` and ``[bosses]`` merge entry by entry: an entry the file names merges
+    over the shipped entry of that name (a curse whose ``kind`` changes takes its ``params``
+    whole; bundles are taken whole); shipped entries the file does not name are kept, unless
+    the file defines ``[stats]`` or ``[tags]``. Arrays and every other value replace the default.
+    """
     out = dict(base)
+    renames = any(key in override for key in _NAMING_TABLES)
     for key, value in override.items():
         old = out.get(key)
-        if isinstance(old, dict) and isinstance(value, dict):
-            out[key] = _merge(old, value)
-        else:
+        if not isinstance(old, dict) or not isinstance(value, dict):
             out[key] = value
+        elif key in ("curses", "bosses"):
+            kept = {} if renames else dict(old)
+            for name, entry in value.items():
+                default = old.get(name)
+                if not isinstance(default, dict) or not isinstance(entry, dict):
+                    kept[name] = entry
+                elif key == "curses":
+                    kept[name] = _merge_curse(default, entry)
+                else:
+                    kept[name] = {**default, **entry}
+            out[key] = kept
+        else:
+            out[key] = {**old, **value}
+    for key in ("curses", "bosses"):
+        if renames and key not in override:
+            out[key] = {}
     return out
+
+
+def _merge_curse(default: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    merged = {**default, **entry}
+    same_kind = entry.get("kind", default.get("kind")) == default.get("kind")
+    params, new_params = default.get("params"), entry.get("params")
+    if same_kind and isinstance(params, dict) and isinstance(new_params, dict):
+        merged["params"] = {**params, **new_params}
+    return merged
 
 
 class _Node:
@@ -352,9 +389,9 @@ class _Node:
         exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
         if not exact.is_finite():
             raise self.error(key, "must be a finite number")
-        if exact != exact.quantize(Decimal("0.01")):
-            raise self.error(key, f"{value} has more than two decimal places")
         result = Fraction(exact)
+        if (result * 100).denominator != 1:
+            raise self.error(key, f"{value} has more than two decimal places")
         too_low = result <= minimum if open_min else result < minimum
         if too_low or result > maximum:
             low = "(" if open_min else "["

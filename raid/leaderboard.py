@@ -1,9 +1,10 @@
 """Per-raid leaderboards by personal damage and personal analysis (RULES.md, "Leaderboard").
 
-Ties rank by who reached the total first: the key is ``(-total, seq at which the total was
-reached, user_id)``. Only players with a positive total are ranked. A ``SortedList`` keeps both
-boards so that a strike costs O(log n) and a player's rank is a bisection, even with 100,000
-players.
+Ties rank by who reached the total first: the order is ``(-total, seq at which the total was
+reached)``, packed into one integer (comparing ints is several times cheaper than comparing
+tuples). The pair is unique per board: the strike with that seq raised one player's total only.
+Only players with a positive total are ranked. A ``SortedList`` keeps both boards so that a
+strike costs O(log n) and a player's rank is a bisection, even with 100,000 players.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ from sortedcontainers import SortedList
 
 from raid.models import PlayerRaidState
 
-_Key = tuple[int, int, str]
+SEQ_BITS = 48
+"""A raid never reaches 2**48 strikes."""
+
+
+def _key(total: int, seq: int) -> int:
+    return (-total << SEQ_BITS) + seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +35,8 @@ class Board:
     """One ranking."""
 
     def __init__(self) -> None:
-        self._keys: SortedList = SortedList()  # of _Key, best first
+        self._keys: SortedList = SortedList()  # of _key(total, seq), best first
+        self._users: dict[int, str] = {}  # key -> the player it ranks
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -39,18 +46,22 @@ class Board:
         if old == new:
             return
         if old[0] > 0:
-            self._keys.remove((-old[0], old[1], user_id))
+            key = _key(*old)
+            self._keys.remove(key)
+            del self._users[key]
         if new[0] > 0:
-            self._keys.add((-new[0], new[1], user_id))
+            key = _key(*new)
+            self._keys.add(key)
+            self._users[key] = user_id
 
     def top(self, n: int) -> list[Entry]:
-        return [Entry(user, -neg) for neg, _, user in islice(self._keys, n)]
+        return [Entry(self._users[key], -(key >> SEQ_BITS)) for key in islice(self._keys, n)]
 
     def rank(self, user_id: str, total: int, seq: int) -> int | None:
         """1-based rank of a player with this total, or None if unranked (total 0)."""
         if total <= 0:
             return None
-        return int(self._keys.bisect_left((-total, seq, user_id))) + 1
+        return int(self._keys.bisect_left(_key(total, seq))) + 1
 
 
 class Leaderboards:

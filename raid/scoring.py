@@ -17,6 +17,9 @@ from raid.models import BossRaidState, Character
 
 _HUNDRED = 100
 
+MEMBER_CACHE = 500_000
+"""Characters whose contribution a context remembers (it is rebuilt on every curse change)."""
+
 
 def _per_cent(factor: Fraction) -> int:
     """factor * 100 as an exact integer (config guarantees at most two decimals)."""
@@ -63,7 +66,11 @@ class ScoringContext:
     divisors: Mapping[Action, int]
     max_team_size: int
     cooldown_s: Fraction
+    cooldown_float: float
+    """cooldown_s as a float, for adding to ``now`` (times are floats; scores are not)."""
     _multipliers: dict[tuple[int, int], Fraction] = field(default_factory=dict)
+    _members: dict[str, tuple[Character, int, bool, bool]] = field(default_factory=dict)
+    """character_id -> (the Character scored, contribution_num, weak, resisted)."""
 
     @classmethod
     def build(cls, rules: Rules, boss: BossRaidState) -> ScoringContext:
@@ -77,6 +84,7 @@ class ScoringContext:
             (str(c.tag), _per_cent(c.factor)) for c in curses if c.kind is CurseKind.TAG_SUPPRESSION
         )
         scoring = rules.scoring
+        cooldown = rules.player.strike_cooldown_s * _factor(curses, CurseKind.COOLDOWN_SURGE)
         return cls(
             dominant_stats=boss.dominant_stats,
             weaknesses=frozenset(boss.weaknesses),
@@ -101,7 +109,8 @@ class ScoringContext:
                 [rules.player.max_team_size]
                 + [int(c.max or 0) for c in curses if c.kind is CurseKind.TEAM_CAP]
             ),
-            cooldown_s=rules.player.strike_cooldown_s * _factor(curses, CurseKind.COOLDOWN_SURGE),
+            cooldown_s=cooldown,
+            cooldown_float=float(cooldown),
         )
 
     def contribution_num(self, member: Character) -> int:
@@ -127,16 +136,29 @@ class ScoringContext:
             self._multipliers[key] = cached
         return cached
 
+    def _member(self, member: Character) -> tuple[Character, int, bool, bool]:
+        """A member's contribution and tags under this context, computed once per character."""
+        cached = self._members.get(member.character_id)
+        if cached is None or cached[0] is not member:
+            if len(self._members) >= MEMBER_CACHE:
+                self._members.clear()
+            cached = (
+                member,
+                self.contribution_num(member),
+                not self.weaknesses.isdisjoint(member.tags),
+                not self.resistances.isdisjoint(member.tags),
+            )
+            self._members[member.character_id] = cached
+        return cached
+
     def score(self, team: Iterable[Character]) -> Score:
         base_num = 0
         weak = resisted = 0
-        weaknesses, resistances = self.weaknesses, self.resistances
         for member in team:
-            base_num += self.contribution_num(member)
-            if not weaknesses.isdisjoint(member.tags):
-                weak += 1
-            if not resistances.isdisjoint(member.tags):
-                resisted += 1
+            _, contribution, is_weak, is_resisted = self._member(member)
+            base_num += contribution
+            weak += is_weak
+            resisted += is_resisted
         base_den = self.stat_den * self.tag_den
         multiplier = self.multiplier(weak, resisted)
         score = (base_num * multiplier.numerator) // (base_den * multiplier.denominator)

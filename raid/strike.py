@@ -49,9 +49,13 @@ class Retaliation:
     replaced: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=True)
 class StrikeResult:
-    """Everything a strike changed, every draw included: the journal entry's content."""
+    """Everything a strike changed, every draw included: the journal entry's content.
+
+    Treated as immutable once built (it is shared between threads); not frozen only because
+    a frozen dataclass costs several microseconds more to build, on the hottest path.
+    """
 
     raid_id: str
     seq: int
@@ -184,16 +188,18 @@ def _resolve(
         analysis_total=analysis_after,
         breakthroughs=_draw_breakthroughs(state, analysis_after, rng),
         retaliations=_draw_retaliation(state, seq, rng),
-        hp_milestones=tuple(
-            pct
-            for pct in HP_MILESTONES
-            if boss.current_hp * 100 > pct * boss.total_hp >= hp_after * 100
-        ),
+        hp_milestones=_milestones_crossed(boss.current_hp, hp_after, boss.total_hp)
+        if damage
+        else (),
         victory=hp_after == 0,
-        cooldown_until=float(now + context.cooldown_s),
-        rest_until=None if rest is None else float(now + rest),
+        cooldown_until=now + context.cooldown_float,
+        rest_until=None if rest is None else now + float(rest),
         reward=rules.strike_rewards[command.action],
     )
+
+
+def _milestones_crossed(before: int, after: int, total: int) -> tuple[int, ...]:
+    return tuple(pct for pct in HP_MILESTONES if before * 100 > pct * total >= after * 100)
 
 
 def _draw_breakthroughs(

@@ -63,6 +63,7 @@ def strike_events(rules: Rules, result: StrikeResult) -> list[dict[str, Any]]:
     if result.victory:
         events.append({"type": "victory", "final_blow_user": result.user_id})
         announce(f"Victory! {result.user_id} dealt the final blow.")
+        events.append({"type": "raid_ended", "status": "defeated"})
     return events
 
 
