@@ -1,0 +1,318 @@
+"""The WebSocket connection handler: frames in, typed requests to the service, replies out.
+
+For each frame, in arrival order: rate limit, decode, parse, authorise, then dispatch.
+
+Concurrency choice: every request except ``hello`` runs as its own task, started in
+arrival order, and its reply is pushed when it completes. A strike waits for its journal
+commit (milliseconds to seconds); running it inline would hold back every later frame of
+the connection, ``ping`` included. Clients match replies by ``rid``, so replies may come
+out of order; requests that must be ordered are ordered where their state lives (a
+player's strikes by its PlayerActor). ``hello`` runs inline because every later frame
+depends on the identity it establishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import websockets.asyncio.server
+from websockets.asyncio.server import Server, ServerConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+
+from raid.errors import ErrorCode, ProtocolError, RaidError
+from server.frames import Format, decode_frame
+from server.http import HttpHandler
+from server.metrics import Metrics
+from server.ratelimit import TokenBucket
+from server.requests import (
+    ADMIN_OPS,
+    AdminRequest,
+    Hello,
+    Ping,
+    RaidHub,
+    RaidSubscribe,
+    RaidUnsubscribe,
+    Request,
+    RewardsClaim,
+    RewardsList,
+    Rid,
+    Strike,
+    TeamOptions,
+    parse_request,
+    peek_rid,
+)
+from server.session import Session
+from server.tokens import verify_token
+
+logger = logging.getLogger("raid.gateway")
+
+REQUEST_GRACE_S = 5.0
+"""After a disconnect, how long requests still running may finish (their replies are
+dropped) before they are cancelled. Letting them finish keeps the service's bookkeeping
+after an ``await`` intact; the actors finish the work either way."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """The ``[server]`` keys the gateway uses (config.example.toml), plus the token secret."""
+
+    secret: str
+    max_frame_bytes: int = 65536  # larger frames close the connection with 1009
+    messages_per_s: float = 50.0  # token bucket rate per connection
+    message_burst: int = 100  # token bucket capacity
+    max_pending_bytes: int = 1_048_576  # outbox cap: past it, close with 1013
+    ping_interval_s: float = 20.0  # keepalive ping period; 0 disables keepalive
+    ping_timeout_s: float = 20.0  # a ping unanswered this long drops the peer
+    compression: bool = False  # permessage-deflate
+
+
+class RaidServiceProtocol(Protocol):
+    """What the gateway needs from the game service (implemented in actors/service.py).
+
+    Refusals are raised as ``RaidError`` subclasses from raid/errors.py. Methods returning
+    a dict return the reply fields; the gateway adds ``op`` and ``rid``.
+    """
+
+    async def hello(self, user_id: str, role: str) -> dict[str, Any]:
+        """``{"raids": [{raid_id, name, status}], "server_time": float}``."""
+        ...
+
+    async def hub(self, user_id: str, raid_id: str) -> dict[str, Any]: ...
+
+    async def subscribe(
+        self, session: Session, raid_id: str, since_seq: int | None, rid: Rid
+    ) -> None:
+        """Push the ``raid.subscribe.ok`` reply and any replayed events itself, in order."""
+        ...
+
+    async def unsubscribe(self, session: Session, raid_id: str) -> None: ...
+
+    def session_closed(self, session: Session) -> None:
+        """The connection is gone: drop its subscriptions. Pushes after this are dropped."""
+        ...
+
+    async def team_options(self, user_id: str, raid_id: str) -> dict[str, Any]: ...
+
+    async def strike(self, user_id: str, req: Strike) -> dict[str, Any]: ...
+
+    async def rewards_list(self, user_id: str, raid_id: str) -> dict[str, Any]: ...
+
+    async def rewards_claim(self, user_id: str, raid_id: str, key: str) -> dict[str, Any]: ...
+
+    async def admin(self, user_id: str, req: AdminRequest) -> dict[str, Any]: ...
+
+
+def _internal_error() -> RaidError:
+    return RaidError(ErrorCode.INTERNAL, "internal error")
+
+
+class Gateway:
+    """Serves one WebSocket connection per ``handle`` call."""
+
+    def __init__(
+        self,
+        service: RaidServiceProtocol,
+        config: GatewayConfig,
+        metrics: Metrics,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.service = service  # the game service every request is forwarded to
+        self.config = config
+        self.metrics = metrics
+        self._clock = clock  # wall clock: server_time and token expiry
+        self._sessions: set[Session] = set()  # open sessions, for close_all
+
+    @property
+    def sessions(self) -> frozenset[Session]:
+        return frozenset(self._sessions)
+
+    async def handle(self, connection: ServerConnection) -> None:
+        """The websockets connection handler: runs until the connection closes."""
+        cfg = self.config
+        bucket = TokenBucket(cfg.messages_per_s, cfg.message_burst, time.monotonic())
+        session = Session(
+            connection, bucket=bucket, max_pending_bytes=cfg.max_pending_bytes, metrics=self.metrics
+        )
+        session.start()
+        self._sessions.add(session)
+        self.metrics.connections.inc()
+        logger.info("connected", extra=session.log_extra)
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            async for data in connection:
+                task = await self._on_frame(session, data)
+                if task is not None:
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+        except ConnectionClosed:
+            pass  # abnormal closes (1009, 1011, lost TCP) end the session like normal ones
+        finally:
+            await self._finish(session, in_flight)
+
+    async def close_all(self, code: int = CloseCode.GOING_AWAY, reason: str = "") -> None:
+        """Close every session gracefully: queued frames are sent, then the close frame."""
+        sessions = list(self._sessions)
+        if sessions:
+            await asyncio.gather(*(session.close(code, reason) for session in sessions))
+
+    async def _finish(self, session: Session, in_flight: set[asyncio.Task[None]]) -> None:
+        if in_flight:
+            _, late = await asyncio.wait(set(in_flight), timeout=REQUEST_GRACE_S)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        self._sessions.discard(session)
+        try:
+            self.service.session_closed(session)
+        except Exception:
+            logger.exception("session_closed failed", extra=session.log_extra)
+        await session.aclose()
+        self.metrics.connections.dec()
+        logger.info("disconnected", extra=session.log_extra)
+
+    async def _on_frame(self, session: Session, data: bytes | str) -> asyncio.Task[None] | None:
+        """Check one frame; returns the task answering it, if one was started."""
+        session.format = Format.JSON if isinstance(data, str) else Format.MSGPACK
+        retry_after = session.bucket.take(time.monotonic())
+        rid: Rid | None = None
+        try:
+            msg, _ = decode_frame(data, self.config.max_frame_bytes)
+            rid = peek_rid(msg)
+            if retry_after is not None:
+                raise RaidError(
+                    ErrorCode.RATE_LIMITED, "too many messages", retry_after=round(retry_after, 3)
+                )
+            rid, req = parse_request(msg)
+            self._authorize(session, req)
+        except RaidError as exc:
+            self._push_error(session, rid, exc, op=None)
+            return None
+        self.metrics.requests.labels(op=req.op).inc()
+        if isinstance(req, Hello):
+            await self._answer(session, rid, req)
+            return None
+        return asyncio.create_task(self._answer(session, rid, req), name=f"{req.op}-{rid}")
+
+    @staticmethod
+    def _authorize(session: Session, req: Request) -> None:
+        if isinstance(req, Hello):
+            if session.authenticated:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, "hello was already accepted")
+        elif not session.authenticated:
+            raise RaidError(ErrorCode.UNAUTHENTICATED, "send hello with a token first")
+        elif req.op in ADMIN_OPS and session.role != "admin":
+            raise RaidError(ErrorCode.FORBIDDEN, f"{req.op} needs an admin token")
+
+    async def _answer(self, session: Session, rid: Rid, req: Request) -> None:
+        """Run one request and push its reply; never raises (except on cancellation)."""
+        try:
+            fields = await self._dispatch(session, rid, req)
+            if fields is not None:
+                session.push({"op": f"{req.op}.ok", "rid": rid, **fields})
+        except RaidError as exc:
+            self._push_error(session, rid, exc, op=req.op)
+        except Exception:
+            logger.exception("request failed", extra={**session.log_extra, "op": req.op})
+            self._push_error(session, rid, _internal_error(), op=req.op)
+
+    async def _dispatch(self, session: Session, rid: Rid, req: Request) -> dict[str, Any] | None:
+        """The reply fields, or None when the service pushed the reply itself."""
+        if isinstance(req, Hello):
+            return await self._hello(session, req)
+        user_id = session.user_id
+        if user_id is None:  # _authorize let nothing else through before hello
+            raise RaidError(ErrorCode.UNAUTHENTICATED, "send hello with a token first")
+        service = self.service
+        match req:
+            case Ping():
+                return {"server_time": self._clock()}
+            case RaidHub():
+                return await service.hub(user_id, req.raid_id)
+            case RaidSubscribe():
+                await service.subscribe(session, req.raid_id, req.since_seq, rid)
+                return None
+            case RaidUnsubscribe():
+                await service.unsubscribe(session, req.raid_id)
+                return {}
+            case TeamOptions():
+                return await service.team_options(user_id, req.raid_id)
+            case Strike():
+                return await self._strike(user_id, req)
+            case RewardsList():
+                return await service.rewards_list(user_id, req.raid_id)
+            case RewardsClaim():
+                return await service.rewards_claim(user_id, req.raid_id, req.key)
+            case _:
+                return await service.admin(user_id, req)
+
+    async def _hello(self, session: Session, req: Hello) -> dict[str, Any]:
+        claims = verify_token(self.config.secret, req.token, self._clock())
+        result = await self.service.hello(claims.user_id, claims.role)
+        # Only a fully successful hello authenticates the session.
+        session.user_id, session.role = claims.user_id, claims.role
+        logger.info("hello", extra={**session.log_extra, "role": claims.role})
+        return {
+            "user_id": claims.user_id,
+            "role": claims.role,
+            "server_time": self._clock(),
+            **result,
+        }
+
+    async def _strike(self, user_id: str, req: Strike) -> dict[str, Any]:
+        started = time.monotonic()
+        code = ErrorCode.INTERNAL.value
+        try:
+            report = await self.service.strike(user_id, req)
+            code = "ok"
+            return report
+        except RaidError as exc:
+            code = exc.code.value
+            raise
+        finally:
+            self.metrics.strikes.labels(code=code).inc()
+            self.metrics.strike_latency.observe(time.monotonic() - started)
+
+    def _push_error(
+        self, session: Session, rid: Rid | None, exc: RaidError, op: str | None
+    ) -> None:
+        extra = {**session.log_extra, "op": op, "code": exc.code.value}
+        if not exc.code.is_client_fault:
+            logger.error("request failed: %s", exc.message, extra=extra)
+        elif exc.code is ErrorCode.RATE_LIMITED:
+            logger.debug("rate limited", extra=extra)  # a flood must not flood the log too
+        else:
+            logger.info("request refused: %s", exc.message, extra=extra)
+        try:
+            session.push(exc.to_reply(rid))
+        except (TypeError, ValueError, OverflowError):
+            # The error's extra fields could not be encoded: answer without them.
+            logger.exception("error reply not encodable", extra=extra)
+            session.push(_internal_error().to_reply(rid))
+
+
+async def serve(gateway: Gateway, host: str, port: int, http_handler: HttpHandler) -> Server:
+    """Start listening: WebSocket on ``/ws``, plain HTTP elsewhere via ``http_handler``.
+
+    Port 0 picks a free port (see ``server.sockets``). Stop with ``gateway.close_all()``
+    (graceful, per session) and then ``server.close(); await server.wait_closed()``.
+    """
+    cfg = gateway.config
+    return await websockets.asyncio.server.serve(
+        gateway.handle,
+        host,
+        port,
+        process_request=http_handler,
+        compression="deflate" if cfg.compression else None,
+        max_size=cfg.max_frame_bytes,  # websockets closes with 1009 past this
+        # A silent peer is dropped at most ping_interval + ping_timeout after it went quiet.
+        ping_interval=cfg.ping_interval_s if cfg.ping_interval_s > 0 else None,
+        ping_timeout=cfg.ping_timeout_s if cfg.ping_timeout_s > 0 else None,
+    )

@@ -1,0 +1,83 @@
+"""Prometheus metrics, in a registry of their own so tests and embedders stay isolated."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from raid.errors import ErrorCode
+from server.requests import PARSERS
+
+ACTOR_KINDS = ("raid", "player", "other")
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+_SNAPSHOT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class Metrics:
+    """Every metric of the server; one instance per server process (or test)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.strikes = Counter(
+            "strikes", "Strikes answered, by outcome ('ok' or the error code)", ["code"], registry=r
+        )
+        self.strike_latency = Histogram(
+            "strike_latency_seconds",
+            "Time from a strike request to its reply",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.connections = Gauge("connections", "Open WebSocket connections", registry=r)
+        self.events_sent = Counter(
+            "events_sent", "Event frames queued to session outboxes", registry=r
+        )
+        self.events_coalesced = Counter(
+            "events_coalesced", "hp events merged into a later hp event", registry=r
+        )
+        self.events_dropped = Counter(
+            "events_dropped",
+            "Frames not delivered because their session was closed or too slow",
+            registry=r,
+        )
+        self.journal_batch_size = Histogram(
+            "journal_batch_size",
+            "Journal entries per group commit",
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.journal_commit = Histogram(
+            "journal_commit_seconds",
+            "Duration of one journal group commit",
+            buckets=_COMMIT_BUCKETS,
+            registry=r,
+        )
+        self.snapshot = Histogram(
+            "snapshot_seconds", "Duration of one snapshot", buckets=_SNAPSHOT_BUCKETS, registry=r
+        )
+        self.live_actors = Gauge("live_actors", "Running actors, by kind", ["kind"], registry=r)
+        self.requests = Counter("requests", "Well-formed requests, by op", ["op"], registry=r)
+        # Pre-create the known label values so dashboards see zeros instead of gaps.
+        for code in ("ok", *(c.value for c in ErrorCode)):
+            self.strikes.labels(code=code)
+        for kind in ACTOR_KINDS:
+            self.live_actors.labels(kind=kind)
+        for op in PARSERS:
+            self.requests.labels(op=op)
+
+    def render(self) -> tuple[bytes, str]:
+        """The Prometheus text exposition: (body, content type).
+
+        Version 0.0.4 of the text format is what every Prometheus release scrapes, and it
+        is also what prometheus-client itself serves when the scraper states no preference.
+        """
+        return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4

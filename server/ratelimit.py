@@ -1,0 +1,29 @@
+"""A token bucket per connection: ``rate`` messages per second with bursts of ``burst``.
+
+Pure: the caller passes the (monotonic) time, so tests need no clock.
+"""
+
+from __future__ import annotations
+
+
+class TokenBucket:
+    """Allows ``burst`` messages at once, refilled at ``rate`` tokens per second."""
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self.rate = rate  # tokens added per second
+        self.burst = burst  # bucket capacity: the largest allowed burst
+        self._tokens = burst  # starts full: a fresh connection may burst at once
+        self._updated = now  # time of the last refill
+
+    def take(self, now: float) -> float | None:
+        """Take one token: None if allowed, else the seconds until one is available."""
+        # A clock that steps backwards must not mint tokens nor make anyone wait forever.
+        elapsed = max(0.0, now - self._updated)
+        self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+        self._updated = max(self._updated, now)
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return None
+        return (1 - self._tokens) / self.rate

@@ -1,0 +1,182 @@
+"""One connection's session: who it is, how it speaks, and its outbox.
+
+Everything here runs on the event-loop thread (the actor bridge posts to the loop before
+calling ``push``). ``push`` never blocks: it queues an encoded frame and a writer task
+sends queued frames in order. A client that does not read makes the queue grow; once
+more than ``max_pending_bytes`` are waiting the connection is closed with 1013 and every
+later frame is dropped and counted, so a slow client costs bounded memory and never
+slows down the actors or the other clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+
+from server.frames import Format, encode_frame
+from server.metrics import Metrics
+from server.ratelimit import TokenBucket
+
+logger = logging.getLogger("raid.session")
+
+Frame = bytes | str
+"""An encoded frame: bytes go out as a binary frame, str as a text frame."""
+
+CLOSE_TIMEOUT_S = 10.0
+"""How long a close may take (flushing, then the closing handshake) before the TCP
+connection is aborted. websockets' own close timeout only starts once the close frame
+is written, which never happens while a client that does not read keeps the socket full."""
+
+
+class Session:
+    """The state of one WebSocket connection."""
+
+    def __init__(
+        self,
+        connection: ServerConnection,
+        *,
+        bucket: TokenBucket,
+        max_pending_bytes: int,
+        metrics: Metrics,
+    ) -> None:
+        self.connection = connection  # the websockets connection the outbox writes to
+        self.session_id = connection.id.hex  # also websockets' connection id, for logs
+        self.user_id: str | None = None  # set by a successful hello
+        self.role: str | None = None  # "player" or "admin", set by a successful hello
+        self.format = Format.MSGPACK  # replies and events use the format the client used last
+        self.bucket = bucket  # this connection's message rate limit
+        self.max_pending_bytes = max_pending_bytes  # outbox cap before closing with 1013
+        self._metrics = metrics
+        self._queue: collections.deque[Frame] = collections.deque()  # frames not yet sent
+        self._pending_bytes = 0  # bytes queued plus the frame being sent
+        self._wakeup = asyncio.Event()  # set when the writer has something to do
+        self._closing = False  # no more pushes are accepted
+        self._writer: asyncio.Task[None] | None = None
+        self._close_task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"Session({self.session_id}, user={self.user_id!r})"
+
+    @property
+    def authenticated(self) -> bool:
+        return self.user_id is not None
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes pushed but not yet handed to the socket."""
+        return self._pending_bytes
+
+    @property
+    def closing(self) -> bool:
+        """True once the session accepts no more frames."""
+        return self._closing
+
+    @property
+    def log_extra(self) -> dict[str, Any]:
+        return {"conn": self.session_id, "user": self.user_id}
+
+    def start(self) -> None:
+        """Start the writer task; call once, from the connection handler."""
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_loop(), name=f"outbox-{self.session_id}")
+
+    def push(self, msg: Mapping[str, Any] | Frame) -> bool:
+        """Queue a message (encoded in the current format) or an encoded frame.
+
+        Returns False if the frame was dropped because the session is closing.
+        """
+        if self._closing:
+            self._metrics.events_dropped.inc()
+            return False
+        frame = msg if isinstance(msg, (bytes, str)) else encode_frame(msg, self.format)
+        # JSON frames are ASCII (ensure_ascii), so len() is their size in bytes.
+        if self._pending_bytes + len(frame) > self.max_pending_bytes:
+            logger.warning(
+                "client is not reading: closing with 1013",
+                extra={**self.log_extra, "pending_bytes": self._pending_bytes},
+            )
+            self._metrics.events_dropped.inc()
+            self._begin_close(CloseCode.TRY_AGAIN_LATER, "client too slow", flush=False)
+            return False
+        self._queue.append(frame)
+        self._pending_bytes += len(frame)
+        self._wakeup.set()
+        return True
+
+    def push_event(self, frames_by_format: Mapping[Format, Frame]) -> bool:
+        """Queue an event pre-encoded once per format; picks this session's format."""
+        queued = self.push(frames_by_format[self.format])
+        if queued:
+            self._metrics.events_sent.inc()
+        return queued
+
+    async def close(self, code: int = CloseCode.GOING_AWAY, reason: str = "") -> None:
+        """Stop accepting frames, send what is queued, then close the connection."""
+        self._begin_close(code, reason, flush=True)
+        if self._close_task is not None:
+            await self._close_task
+
+    async def aclose(self) -> None:
+        """Release the session once its connection is over; queued frames are dropped."""
+        self._drop_queue()
+        self._closing = True
+        tasks = [task for task in (self._writer, self._close_task) if task is not None]
+        if self._writer is not None:
+            self._writer.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def _drop_queue(self) -> None:
+        if self._queue:
+            self._metrics.events_dropped.inc(len(self._queue))
+            self._pending_bytes -= sum(len(frame) for frame in self._queue)
+            self._queue.clear()
+
+    def _begin_close(self, code: int, reason: str, *, flush: bool) -> None:
+        if not flush:
+            self._drop_queue()
+        if self._closing:
+            return
+        self._closing = True
+        self._wakeup.set()  # an idle writer exits once the queue is empty
+        self._close_task = asyncio.create_task(
+            self._close_connection(code, reason, flush=flush),
+            name=f"close-{self.session_id}",
+        )
+
+    async def _close_connection(self, code: int, reason: str, *, flush: bool) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                if flush and self._writer is not None:
+                    await asyncio.wait([self._writer])
+                # Without flushing, the close frame follows the frame being sent, if any.
+                await self.connection.close(code, reason)
+        except TimeoutError:
+            logger.info("close timed out: aborting the connection", extra=self.log_extra)
+            self.connection.transport.abort()
+
+    async def _write_loop(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            frame = self._queue.popleft()
+            try:
+                await self.connection.send(frame)
+            except ConnectionClosed:
+                self._metrics.events_dropped.inc()
+                self._closing = True
+                self._drop_queue()
+                return
+            finally:
+                self._pending_bytes -= len(frame)

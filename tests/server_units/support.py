@@ -1,0 +1,188 @@
+"""Helpers for the gateway tests: a real server on a free port and real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import msgpack
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import Server
+
+from raid.errors import ErrorCode, Rejection, Unavailable
+from server.gateway import Gateway, GatewayConfig, RaidServiceProtocol, serve
+from server.http import make_http_handler
+from server.metrics import Metrics
+from server.requests import AdminRequest, Rid, Strike
+from server.session import Session
+from server.tokens import issue_token
+
+TIMEOUT = 5.0 * float(os.environ.get("RAID_TEST_TIMEOUT_SCALE", "1"))
+"""The unit every wait in these tests is bounded by; scale it on slow machines."""
+
+SECRET = "test-secret"
+INDEX_HTML = b"<!doctype html><title>test client</title>"
+
+
+def token(user_id: str = "alice", role: str = "player", ttl_s: float = 3600.0) -> str:
+    return issue_token(SECRET, user_id, role, ttl_s, time.time())
+
+
+class TinyService:
+    """A minimal stand-in for the lead's RaidService, with a few scripted behaviours."""
+
+    def __init__(self) -> None:
+        self.release_slow_strike = asyncio.Event()  # a strike with strike_id "slow" waits on it
+        self.subscribed: dict[str, Session] = {}  # user_id -> session of its last subscribe
+        self.closed: list[Session] = []  # sessions reported closed, in order
+
+    async def hello(self, user_id: str, role: str) -> dict[str, Any]:
+        if user_id == "down":
+            raise Unavailable("the service is restarting")
+        return {"raids": [{"raid_id": "r1", "name": "Leviathan", "status": "active"}]}
+
+    async def hub(self, user_id: str, raid_id: str) -> dict[str, Any]:
+        if raid_id != "r1":
+            raise Rejection(ErrorCode.UNKNOWN_RAID, f"no raid {raid_id}")
+        return {"raid": {"raid_id": raid_id}, "me": {"user_id": user_id}}
+
+    async def subscribe(
+        self, session: Session, raid_id: str, since_seq: int | None, rid: Rid
+    ) -> None:
+        assert session.user_id is not None
+        self.subscribed[session.user_id] = session
+        session.push({"op": "raid.subscribe.ok", "rid": rid, "seq": 0})
+
+    async def unsubscribe(self, session: Session, raid_id: str) -> None:
+        return None
+
+    def session_closed(self, session: Session) -> None:
+        self.closed.append(session)
+
+    async def team_options(self, user_id: str, raid_id: str) -> dict[str, Any]:
+        return {"max_team_size": 6, "characters": []}
+
+    async def strike(self, user_id: str, req: Strike) -> dict[str, Any]:
+        if req.strike_id == "slow":
+            await self.release_slow_strike.wait()
+        if req.strike_id == "boom":
+            raise RuntimeError("database password is hunter2")
+        if req.strike_id == "cooldown":
+            raise Rejection(ErrorCode.ON_COOLDOWN, "on cooldown", retry_after=12.5)
+        return {"strike_id": req.strike_id, "action": req.action.value, "team": list(req.team)}
+
+    async def rewards_list(self, user_id: str, raid_id: str) -> dict[str, Any]:
+        return {"claimable": [], "claimed": []}
+
+    async def rewards_claim(self, user_id: str, raid_id: str, key: str) -> dict[str, Any]:
+        return {"key": key, "bundle": {"gems": 1}}
+
+    async def admin(self, user_id: str, req: AdminRequest) -> dict[str, Any]:
+        return {"handled": req.op}
+
+
+@dataclass
+class Running:
+    server: Server
+    gateway: Gateway
+    service: TinyService
+    metrics: Metrics
+    port: int
+    ready: list[bool] = field(default_factory=lambda: [True])  # flip ready[0] for /healthz
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+
+@contextlib.asynccontextmanager
+async def run_server(**overrides: Any) -> AsyncIterator[Running]:
+    """A real gateway on 127.0.0.1 and a free port; ``overrides`` change GatewayConfig."""
+    config = replace(GatewayConfig(secret=SECRET), **overrides)
+    metrics = Metrics()
+    service = TinyService()
+    checked: RaidServiceProtocol = service  # mypy proves TinyService fits the protocol
+    gateway = Gateway(checked, config, metrics)
+    ready = [True]
+    handler = make_http_handler(lambda: ready[0], INDEX_HTML, metrics.render)
+    server = await serve(gateway, "127.0.0.1", 0, handler)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield Running(server, gateway, service, metrics, port, ready)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def client(running: Running, **kwargs: Any) -> AsyncIterator[ClientConnection]:
+    options: dict[str, Any] = {"proxy": None, "compression": None, "open_timeout": TIMEOUT}
+    async with connect(running.url, **(options | kwargs)) as ws:
+        yield ws
+
+
+def encode(msg: dict[str, Any], binary: bool) -> bytes | str:
+    packed: bytes | str = msgpack.packb(msg) if binary else json.dumps(msg)
+    return packed
+
+
+def decode(data: bytes | str) -> dict[str, Any]:
+    value = json.loads(data) if isinstance(data, str) else msgpack.unpackb(data)
+    assert isinstance(value, dict)
+    return value
+
+
+async def recv(ws: ClientConnection) -> dict[str, Any]:
+    async with asyncio.timeout(TIMEOUT):
+        return decode(await ws.recv())
+
+
+async def call(ws: ClientConnection, msg: dict[str, Any], binary: bool = False) -> dict[str, Any]:
+    """Send one request and return the next message received."""
+    await ws.send(encode(msg, binary))
+    return await recv(ws)
+
+
+async def hello(ws: ClientConnection, user_id: str = "alice", role: str = "player") -> None:
+    reply = await call(ws, {"op": "hello", "rid": 0, "token": token(user_id, role)})
+    assert reply["op"] == "hello.ok", reply
+
+
+async def eventually(check: Callable[[], bool], what: str) -> None:
+    """Poll ``check`` on every loop iteration until it holds, within TIMEOUT."""
+    deadline = time.monotonic() + TIMEOUT
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0)  # a yield to the loop, not a timed wait
+
+
+async def http_get(port: int, path: str) -> tuple[int, dict[str, str], bytes]:
+    """A raw HTTP/1.1 GET: (status, lower-cased headers, body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+        await writer.drain()
+        async with asyncio.timeout(TIMEOUT):
+            raw = await reader.read()  # the server closes the connection after its answer
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+async def until(awaitable: Awaitable[Any]) -> Any:
+    async with asyncio.timeout(TIMEOUT):
+        return await awaitable
