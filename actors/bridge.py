@@ -1,0 +1,99 @@
+"""The one crossing between actor threads and the asyncio event loop.
+
+Modelled on aiosqlite's core: work for the loop is queued as ``(fn, args)`` and run by the loop;
+results go back through ``loop.call_soon_threadsafe``; a future is only set ``if not done()``.
+Posting is batched: however many threads post, the loop is woken once per batch, so a burst of
+strike replies costs one self-pipe write, not one per reply.
+
+Nothing else in the project touches another thread's objects: actors get a ``Reply`` (to answer
+an asyncio caller) or call ``LoopBridge.post`` (to hand work to the loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+
+class LoopBridge:
+    """Runs callables on one asyncio loop, posted from any thread, in posting order."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop  # the loop every posted callable runs on
+        self._pending: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._lock = threading.Lock()  # guards _pending and _scheduled across threads
+        self._scheduled = False  # a drain is already queued on the loop
+        self._closed = False  # the loop is gone: posts are dropped (and logged)
+
+    def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop soon. Safe from any thread; never blocks."""
+        with self._lock:
+            if self._closed:
+                log.warning("bridge closed; dropped %s", getattr(fn, "__qualname__", fn))
+                return
+            self._pending.append((fn, args))
+            if self._scheduled:
+                return
+            self._scheduled = True
+        try:
+            self.loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:
+            with self._lock:
+                self._closed = True
+                self._pending.clear()
+            log.warning("event loop closed; bridge shut")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._pending.clear()
+
+    def _drain(self) -> None:
+        with self._lock:
+            batch = list(self._pending)
+            self._pending.clear()
+            self._scheduled = False
+        for fn, args in batch:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("posted callable %s failed", getattr(fn, "__qualname__", fn))
+
+    def reply(self) -> tuple[Reply[Any], asyncio.Future[Any]]:
+        """A ``Reply`` for an actor and the future it resolves (call on the loop thread)."""
+        future: asyncio.Future[Any] = self.loop.create_future()
+        return Reply(self, future), future
+
+
+class Reply(Generic[T]):
+    """An actor's way to answer an asyncio caller exactly once, from its own thread."""
+
+    __slots__ = ("_bridge", "_future")
+
+    def __init__(self, bridge: LoopBridge, future: asyncio.Future[T]) -> None:
+        self._bridge = bridge
+        self._future = future
+
+    def set(self, value: T) -> None:
+        self._bridge.post(_resolve, self._future, value)
+
+    def fail(self, error: BaseException) -> None:
+        self._bridge.post(_reject, self._future, error)
+
+
+def _resolve(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _reject(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)

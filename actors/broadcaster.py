@@ -1,0 +1,187 @@
+"""BroadcasterActor: per-raid event sequence, hp coalescing, replay buffer and fan-out.
+
+Every event of a raid takes the next ``seq`` here, so all subscribers see one contiguous
+sequence. ``hp`` updates are coalesced per raid (not per client) to at most
+``hp_events_per_s``, always carrying the latest values. The actor never waits for a client: it
+posts each batch of events to the loop, where every subscriber's outbox takes it or, if the
+client stopped reading, closes it.
+
+Sequence numbers start, for each raid and each server run, at the current unix time in
+milliseconds: they keep rising across restarts, so a client resuming with a ``since_seq`` from
+before a restart is told to resync instead of being sent someone else's events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pykka
+
+log = logging.getLogger(__name__)
+
+
+class Subscriber(Protocol):
+    """A session as the broadcaster sees it: an id; only the loop touches the rest."""
+
+    @property
+    def session_id(self) -> str: ...
+
+
+Fanout = Callable[[list[Any], list[dict[str, Any]]], None]
+"""Deliver events to sessions; runs on the loop (the broadcaster posts it via the bridge)."""
+
+SubscribeReply = Callable[[Any, dict[str, Any], list[dict[str, Any]]], None]
+"""Push the subscribe reply, then the replayed events, to one session (on the loop)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastSinks:
+    post: Callable[..., None]
+    """LoopBridge.post."""
+    fanout: Fanout
+    subscribe_reply: SubscribeReply
+    coalesced: Callable[[int], None]
+    """Count hp updates folded into a later one (metrics)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """Events of committed strikes of one raid, in order, and the raid's latest hp."""
+
+    raid_id: str
+    events: list[dict[str, Any]]
+    hp: Mapping[str, int] | None
+    hp_updates: int
+    """How many strikes the hp values sum up (all but one are coalesced)."""
+    hp_events_per_s: float
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    raid_id: str
+    session: Any
+    since_seq: int | None
+    rid: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    raid_id: str
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DropSession:
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class FlushTick:
+    now: float
+
+
+@dataclass(slots=True)
+class _Channel:
+    seq: int  # last seq given out
+    replay: deque[dict[str, Any]]  # the latest events, for since_seq resume
+    subscribers: dict[str, Any] = field(default_factory=dict)  # session_id -> session
+    hp_pending: Mapping[str, int] | None = None  # newest hp values not yet sent
+    hp_last: float = 0.0  # when the last hp event went out
+    hp_interval: float = 0.1  # 1 / hp_events_per_s
+
+
+class BroadcasterActor(pykka.ThreadingActor):
+    def __init__(self, sinks: BroadcastSinks, replay_size: int) -> None:
+        super().__init__()
+        self.sinks = sinks  # how events leave this thread
+        self.replay_size = replay_size  # events kept per raid for resume
+        self.channels: dict[str, _Channel] = {}  # raid_id -> its channel
+        self.sessions: dict[str, set[str]] = {}  # session_id -> raids it follows
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Publish):
+            self._publish(message)
+        elif isinstance(message, FlushTick):
+            for raid_id, channel in self.channels.items():
+                if channel.hp_pending is not None and message.now - channel.hp_last >= (
+                    channel.hp_interval
+                ):
+                    self._emit_hp(raid_id, channel, message.now)
+        elif isinstance(message, Subscribe):
+            self._subscribe(message)
+        elif isinstance(message, Unsubscribe):
+            self._channel(message.raid_id).subscribers.pop(message.session_id, None)
+            self.sessions.get(message.session_id, set()).discard(message.raid_id)
+        elif isinstance(message, DropSession):
+            for raid_id in self.sessions.pop(message.session_id, set()):
+                self._channel(raid_id).subscribers.pop(message.session_id, None)
+        else:
+            log.error("broadcaster: unexpected message %r", message)
+        return None
+
+    def latest_seq(self, raid_id: str) -> int:
+        """The seq of the raid's latest event (for tests and the hub)."""
+        return self._channel(raid_id).seq
+
+    def _channel(self, raid_id: str) -> _Channel:
+        channel = self.channels.get(raid_id)
+        if channel is None:
+            channel = self.channels[raid_id] = _Channel(
+                seq=int(time.time() * 1000), replay=deque(maxlen=self.replay_size)
+            )
+        return channel
+
+    def _stamp(self, raid_id: str, channel: _Channel, event: dict[str, Any]) -> dict[str, Any]:
+        channel.seq += 1
+        stamped = {"op": "event", "type": event["type"], "raid_id": raid_id, "seq": channel.seq}
+        stamped.update((k, v) for k, v in event.items() if k != "type")
+        channel.replay.append(stamped)
+        return stamped
+
+    def _send(self, channel: _Channel, events: list[dict[str, Any]]) -> None:
+        if events and channel.subscribers:
+            self.sinks.post(self.sinks.fanout, list(channel.subscribers.values()), events)
+
+    def _publish(self, message: Publish) -> None:
+        channel = self._channel(message.raid_id)
+        channel.hp_interval = 1.0 / message.hp_events_per_s
+        out = [self._stamp(message.raid_id, channel, e) for e in message.events]
+        self._send(channel, out)
+        if message.hp is not None:
+            folded = message.hp_updates - 1 + (channel.hp_pending is not None)
+            if folded:
+                self.sinks.coalesced(folded)
+            channel.hp_pending = message.hp
+            if message.now - channel.hp_last >= channel.hp_interval:
+                self._emit_hp(message.raid_id, channel, message.now)
+
+    def _emit_hp(self, raid_id: str, channel: _Channel, now: float) -> None:
+        assert channel.hp_pending is not None
+        event = self._stamp(raid_id, channel, {"type": "hp", **channel.hp_pending})
+        channel.hp_pending = None
+        channel.hp_last = now
+        self._send(channel, [event])
+
+    def _subscribe(self, message: Subscribe) -> None:
+        channel = self._channel(message.raid_id)
+        session = message.session
+        channel.subscribers[session.session_id] = session
+        self.sessions.setdefault(session.session_id, set()).add(message.raid_id)
+        reply: dict[str, Any] = {"op": "raid.subscribe.ok", "rid": message.rid, "seq": channel.seq}
+        replay: list[dict[str, Any]] = []
+        since = message.since_seq
+        if since is not None and since < channel.seq:
+            oldest = channel.replay[0]["seq"] if channel.replay else channel.seq + 1
+            if since + 1 >= oldest:
+                replay = [e for e in channel.replay if e["seq"] > since]
+            else:
+                reply["resync"] = True
+        elif since is not None and since > channel.seq:
+            reply["resync"] = True
+        self.sinks.post(self.sinks.subscribe_reply, session, reply, replay)

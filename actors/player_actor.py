@@ -1,0 +1,162 @@
+"""PlayerActor: serialises one player's state-changing requests in one raid.
+
+It asks the RaidActor and waits for the answer before taking the player's next request, so two
+sessions of one player can never race each other. Its cache (cooldown, exhausted characters,
+strike_ids, the raid's state of play) answers repeated strike_ids and obvious refusals
+(cooldown, not owned, exhausted) without bothering the RaidActor, which stays the authority:
+the cache may only ever be behind, never ahead, so whatever it lets through is checked again.
+
+The cache is rebuilt from the RaidActor on start, so an evicted actor loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+
+from actors.bridge import Reply
+from actors.inbox import fail_pending
+from actors.messages import (
+    ClaimRequest,
+    PlayerStateRequest,
+    PlayerView,
+    StrikeOutcome,
+    StrikeRequest,
+)
+from raid.errors import ErrorCode, RaidError, Rejection, Unavailable
+from raid.models import PlayerRaidState
+from raid.strike import StrikeCommand
+
+log = logging.getLogger(__name__)
+
+KEPT_REPORTS = 64
+"""This player's latest accepted strikes kept for repeated strike_ids."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerStrike:
+    command: StrikeCommand
+    now: float
+    reply: Reply[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerClaim:
+    key: str
+    now: float
+    reply: Reply[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Invalidate:
+    """The raid changed under the cache (status change, restart): rebuild it on next use."""
+
+
+class PlayerActor(pykka.ThreadingActor):
+    def __init__(self, raid_id: str, user_id: str, raid: pykka.ActorRef[Any]) -> None:
+        super().__init__()
+        self.raid_id = raid_id  # the raid this actor serves
+        self.user_id = user_id  # the player it serialises
+        self.raid = raid  # the authoritative RaidActor
+        self.view: PlayerView | None = None  # cached player state; None until (re)built
+        self.reports: OrderedDict[str, StrikeOutcome] = OrderedDict()  # strike_id -> outcome
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Invalidate):
+            self.view = None
+            return None
+        if not isinstance(message, PlayerStrike | PlayerClaim):
+            log.error("player %s: unexpected message %r", self.user_id, message)
+            return None
+        try:
+            if isinstance(message, PlayerStrike):
+                message.reply.set(self._strike(message))
+            else:
+                message.reply.set(self._ask(ClaimRequest(self.user_id, message.key, message.now)))
+        except RaidError as error:
+            message.reply.fail(error)
+        return None
+
+    def on_stop(self) -> None:
+        fail_pending(self, Unavailable("player session moved; try again"))
+
+    def _ask(self, request: Any) -> Any:
+        try:
+            answer = self.raid.ask(request)
+        except pykka.ActorDeadError:
+            self.view = None
+            raise Unavailable(f"raid {self.raid_id} is restarting; try again") from None
+        if isinstance(answer, RaidError):
+            raise answer
+        return answer
+
+    def _cached(self, now: float) -> PlayerView:
+        if self.view is None:
+            self.view = self._ask(PlayerStateRequest(self.user_id, now))
+        assert self.view is not None
+        return self.view
+
+    def _strike(self, message: PlayerStrike) -> Any:
+        command = message.command
+        known = self.reports.get(command.strike_id)
+        if known is not None:
+            return known
+        view = self._cached(message.now)
+        if view.player is not None and command.strike_id not in view.player.strike_ids:
+            self._precheck(view, view.player, command, message.now)
+        answer = self._ask(StrikeRequest(command, message.now))
+        if isinstance(answer, StrikeOutcome):
+            self._learn(answer)
+        return answer
+
+    def _precheck(
+        self, view: PlayerView, player: PlayerRaidState, command: StrikeCommand, now: float
+    ) -> None:
+        """Refuse what the RaidActor would surely refuse, in the order of RULES.md.
+
+        Only when the raid is active and the team's shape is valid: earlier checks belong to
+        the RaidActor, whose answer decides which error comes first.
+        """
+        team = command.team
+        if not view.raid_active or not 1 <= len(team) <= view.max_team_size:
+            return
+        if len(set(team)) != len(team):
+            return
+        if now < player.cooldown_until:
+            retry_after = math.ceil((player.cooldown_until - now) * 1000) / 1000
+            raise Rejection(
+                ErrorCode.ON_COOLDOWN,
+                f"on cooldown for {retry_after:.3f} s",
+                retry_after=retry_after,
+            )
+        missing = [c for c in team if c not in command.roster]
+        if missing:
+            return
+        tired = [c for c in team if player.is_exhausted(c, now)]
+        if tired:
+            raise Rejection(
+                ErrorCode.CHARACTER_EXHAUSTED,
+                f"already used in this raid: {', '.join(tired)}",
+                character_ids=tired,
+            )
+
+    def _learn(self, outcome: StrikeOutcome) -> None:
+        result = outcome.result
+        self.reports[result.strike_id] = outcome
+        if len(self.reports) > KEPT_REPORTS:
+            self.reports.popitem(last=False)
+        view = self.view
+        player = view.player if view is not None else None
+        if player is None:
+            self.view = None
+            return
+        player.cooldown_until = result.cooldown_until
+        for character_id in result.team:
+            player.exhausted[character_id] = result.rest_until
+        player.strike_ids[result.strike_id] = result.seq
+        self.view = PlayerView(player, outcome.raid_active, outcome.max_team_size)

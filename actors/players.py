@@ -1,0 +1,102 @@
+"""The pool of live PlayerActors: started on demand, stopped when idle, bounded in number.
+
+A PlayerActor is one OS thread (about 0.5 ms to start and real memory), so the pool keeps at
+most ``max_live`` of them: starting one more stops the least recently used. Its state lives in
+the RaidActor, so a stopped PlayerActor loses nothing; it is rebuilt on the player's next
+request. Runs on the loop thread only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+
+from actors.player_actor import Invalidate, PlayerActor
+
+log = logging.getLogger(__name__)
+
+_Key = tuple[str, str]
+
+
+class PlayerPool:
+    def __init__(
+        self,
+        max_live: int,
+        idle_s: float,
+        on_count: Callable[[int], None] = lambda _count: None,
+    ) -> None:
+        self.max_live = max_live  # PlayerActors alive at most
+        self.idle_s = idle_s  # idle time after which a PlayerActor is stopped
+        self.on_count = on_count  # reports the live count (metrics)
+        self._live: OrderedDict[_Key, tuple[pykka.ActorRef[Any], float]] = OrderedDict()
+        self.started = 0  # PlayerActors started since boot
+        self.evicted = 0  # PlayerActors stopped to respect max_live or idle_s
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def get(self, raid_id: str, user_id: str, raid: pykka.ActorRef[Any]) -> pykka.ActorRef[Any]:
+        """The player's actor in that raid, started if needed; marks it used now."""
+        key = (raid_id, user_id)
+        entry = self._live.get(key)
+        now = time.monotonic()
+        if entry is not None and entry[0].is_alive():
+            self._live[key] = (entry[0], now)
+            self._live.move_to_end(key)
+            return entry[0]
+        while len(self._live) >= self.max_live:
+            self._stop_oldest()
+        ref = PlayerActor.start(raid_id, user_id, raid)
+        self._live[key] = (ref, now)
+        self.started += 1
+        self.on_count(len(self._live))
+        return ref
+
+    def reap_idle(self) -> int:
+        """Stop actors idle for longer than idle_s; returns how many."""
+        deadline = time.monotonic() - self.idle_s
+        stopped = 0
+        while self._live:
+            _key, (_ref, used) = next(iter(self._live.items()))
+            if used > deadline:
+                break
+            self._stop_oldest()
+            stopped += 1
+        return stopped
+
+    def invalidate_raid(self, raid_id: str) -> None:
+        """The raid changed under the caches (status change): rebuild them on next use."""
+        for (raid, _user), (ref, _used) in self._live.items():
+            if raid == raid_id:
+                _tell(ref, Invalidate())
+
+    def stop_raid(self, raid_id: str) -> None:
+        """Stop every PlayerActor of a raid (the raid is restarting or gone)."""
+        for key in [k for k in self._live if k[0] == raid_id]:
+            ref, _used = self._live.pop(key)
+            ref.stop(block=False)
+        self.on_count(len(self._live))
+
+    def stop_all(self) -> None:
+        for ref, _used in self._live.values():
+            ref.stop(block=False)
+        self._live.clear()
+        self.on_count(0)
+
+    def _stop_oldest(self) -> None:
+        _key, (ref, _used) = self._live.popitem(last=False)
+        ref.stop(block=False)
+        self.evicted += 1
+        self.on_count(len(self._live))
+
+
+def _tell(ref: pykka.ActorRef[Any], message: Any) -> None:
+    try:
+        ref.tell(message)
+    except pykka.ActorDeadError:
+        log.debug("player actor already stopped")

@@ -1,0 +1,253 @@
+"""RaidActor: the one authoritative owner of a raid's state.
+
+It processes its inbox strictly one message at a time. For a strike it calls the pure rules
+(``decide_strike`` then ``apply_strike``), hands the journal entry to the loop *before* it
+replies (so the journal sees entries in seq order), and never does I/O itself.
+
+If a handler fails unexpectedly the state may be half-changed, so the actor answers
+``unavailable``, reports the crash and stops; the directory restarts the raid from durable
+state (latest snapshot + journal).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+
+from actors.inbox import fail_pending
+from actors.journaling import claim_record, strike_record
+from actors.messages import (
+    ClaimableRequest,
+    ClaimOutcome,
+    ClaimRequest,
+    DuplicateStrike,
+    EndRaidRequest,
+    HubRequest,
+    PlayerStateRequest,
+    PlayerView,
+    RaidSummary,
+    StrikeOutcome,
+    StrikeRequest,
+    SummaryRequest,
+    TeamOptionsRequest,
+    Tick,
+)
+from persistence.journal import JournalEntry
+from raid.config import Rules
+from raid.errors import RaidError, Unavailable
+from raid.leaderboard import Leaderboards
+from raid.lifecycle import advance_status, end_raid, status_at
+from raid.models import PlayerRaidState, RaidState, RaidStatus
+from raid.rewards import apply_claim, claimable, decide_claim
+from raid.scoring import ScoringContext
+from raid.strike import apply_strike, changes_scoring, decide_strike
+from raid.views import hub_view, strike_events, team_options_view
+
+log = logging.getLogger(__name__)
+
+RECENT_RESULTS = 50_000
+"""Accepted strikes kept in memory to answer repeated strike_ids without a journal read."""
+
+
+@dataclass(frozen=True, slots=True)
+class RaidSinks:
+    """Where a RaidActor sends what leaves it; each callable is safe from the actor thread."""
+
+    submit: Callable[[JournalEntry], None]
+    """Hand a journal entry to the loop's JournalWriter (in order)."""
+    status_changed: Callable[[str, RaidStatus, float], None]
+    crashed: Callable[[str, int, BaseException], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StrikePayload:
+    """What consumers of a committed strike entry need: the result and its events."""
+
+    result: Any
+    events: list[dict[str, Any]]
+
+
+class RaidActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        rules: Rules,
+        state: RaidState,
+        generation: int,
+        sinks: RaidSinks,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__()
+        self.rules = rules  # the shared game rules (immutable)
+        self.state = state  # authoritative raid state; only this actor's thread touches it
+        self.generation = generation  # this incarnation; journal entries carry it
+        self.sinks = sinks  # journal, status and crash notifications, all via the bridge
+        self.rng = rng or random.Random()  # draws are recorded in results: no seed to persist
+        self.boards = Leaderboards.of(state.players.values())  # derived index, rebuilt on start
+        self.context = ScoringContext.build(rules, state.boss)  # rebuilt when curses change
+        self.recent: OrderedDict[tuple[str, str], StrikeOutcome] = OrderedDict()
+        self.broken = False  # a handler failed mid-change: answer nothing more from this state
+        self._handlers: dict[type[Any], Callable[[Any], Any]] = {
+            StrikeRequest: self._strike,
+            ClaimRequest: self._claim,
+            HubRequest: self._hub,
+            TeamOptionsRequest: self._team_options,
+            ClaimableRequest: self._claimable,
+            PlayerStateRequest: self._player_state,
+            EndRaidRequest: self._end,
+            SummaryRequest: self._summary,
+            Tick: self._tick,
+        }
+
+    @property
+    def raid_id(self) -> str:
+        return self.state.boss.raid_id
+
+    def on_receive(self, message: Any) -> Any:
+        """Run the message's handler; answer through its Reply, or return to an ``ask``.
+
+        Refusals are answers, not failures: under ``ask`` a ``RaidError`` is *returned*, so
+        the asking actor checks ``isinstance(result, RaidError)``.
+        """
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            log.error("raid %s: unexpected message %r", self.raid_id, message)
+            return None
+        reply = getattr(message, "reply", None)
+        if self.broken:
+            failure = Unavailable(f"raid {self.raid_id} is restarting; try again")
+            if reply is None:
+                return failure
+            reply.fail(failure)
+            return None
+        try:
+            result = handler(message)
+        except RaidError as error:
+            if reply is None:
+                return error
+            reply.fail(error)
+            return None
+        except Exception as exc:
+            log.exception("raid %s crashed on %s", self.raid_id, type(message).__name__)
+            failure = Unavailable(f"raid {self.raid_id} is restarting; try again")
+            if reply is not None:
+                reply.fail(failure)
+            self.broken = True
+            self.sinks.crashed(self.raid_id, self.generation, exc)
+            self.stop()
+            return failure if reply is None else None
+        if reply is not None:
+            reply.set(result)
+        return result
+
+    def on_stop(self) -> None:
+        fail_pending(self, Unavailable(f"raid {self.raid_id} is restarting; try again"))
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    def _strike(self, message: StrikeRequest) -> StrikeOutcome | DuplicateStrike:
+        command = message.command
+        player = self.state.players.get(command.user_id)
+        if player is not None and command.strike_id in player.strike_ids:
+            known = self.recent.get((command.user_id, command.strike_id))
+            if known is not None:
+                return known
+            return DuplicateStrike(player.strike_ids[command.strike_id])
+        result = decide_strike(self.rules, self.state, self.context, command, message.now, self.rng)
+        apply_strike(self.state, result, self.boards)
+        if changes_scoring(result):
+            self.context = ScoringContext.build(self.rules, self.state.boss)
+        entry = JournalEntry(
+            raid_id=self.raid_id,
+            generation=self.generation,
+            record=strike_record(result),
+            payload=StrikePayload(result, strike_events(self.rules, result)),
+        )
+        self.sinks.submit(entry)
+        outcome = StrikeOutcome(
+            result=result,
+            entry=entry,
+            raid_active=self.state.boss.status is RaidStatus.ACTIVE,
+            max_team_size=self.context.max_team_size,
+        )
+        self._remember(command.user_id, command.strike_id, outcome)
+        if result.victory:
+            self.sinks.status_changed(self.raid_id, RaidStatus.DEFEATED, message.now)
+        return outcome
+
+    def _remember(self, user_id: str, strike_id: str, outcome: StrikeOutcome) -> None:
+        self.recent[(user_id, strike_id)] = outcome
+        if len(self.recent) > RECENT_RESULTS:
+            self.recent.popitem(last=False)
+
+    def _claim(self, message: ClaimRequest) -> ClaimOutcome:
+        claim = decide_claim(self.rules, self.state, message.user_id, message.key, message.now)
+        apply_claim(self.state, claim)
+        entry = JournalEntry(
+            raid_id=self.raid_id,
+            generation=self.generation,
+            record=claim_record(claim),
+            payload=claim,
+        )
+        self.sinks.submit(entry)
+        return ClaimOutcome(claim, entry)
+
+    def _hub(self, message: HubRequest) -> dict[str, Any]:
+        return hub_view(self.rules, self.state, self.boards, message.user_id, message.now)
+
+    def _team_options(self, message: TeamOptionsRequest) -> dict[str, Any]:
+        return team_options_view(
+            self.state, self.context, message.roster, message.user_id, message.now
+        )
+
+    def _claimable(self, message: ClaimableRequest) -> dict[str, Any]:
+        return dict(claimable(self.rules, self.state, message.user_id, message.now))
+
+    def _player_state(self, message: PlayerStateRequest) -> PlayerView:
+        player = self.state.players.get(message.user_id)
+        copy = None
+        if player is not None:
+            copy = PlayerRaidState(
+                user_id=player.user_id,
+                raid_id=player.raid_id,
+                last_strike_time=player.last_strike_time,
+                cooldown_until=player.cooldown_until,
+                exhausted=dict(player.exhausted),
+                personal_damage=player.personal_damage,
+                personal_analysis=player.personal_analysis,
+                strikes=player.strikes,
+                damage_seq=player.damage_seq,
+                analysis_seq=player.analysis_seq,
+                strike_ids=dict(player.strike_ids),
+                claimed=dict(player.claimed),
+            )
+        active = status_at(self.state.boss, message.now) is RaidStatus.ACTIVE
+        return PlayerView(copy, active, self.context.max_team_size)
+
+    def _end(self, message: EndRaidRequest) -> RaidStatus:
+        before = self.state.boss.status
+        status = end_raid(self.state.boss, message.now)
+        if status is not before:
+            self.sinks.status_changed(self.raid_id, status, message.now)
+        return status
+
+    def _summary(self, message: SummaryRequest) -> RaidSummary:
+        boss = self.state.boss
+        return RaidSummary(
+            raid_id=boss.raid_id,
+            name=boss.name,
+            status=status_at(boss, message.now),
+            current_hp=boss.current_hp,
+            total_hp=boss.total_hp,
+            strike_count=boss.strike_count,
+        )
+
+    def _tick(self, message: Tick) -> None:
+        changed = advance_status(self.state.boss, message.now)
+        if changed is not None:
+            self.sinks.status_changed(self.raid_id, changed, message.now)

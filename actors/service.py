@@ -1,0 +1,686 @@
+"""RaidService: the asyncio facade the gateway calls; it owns and supervises the actors.
+
+It runs on the event loop. It never blocks on an actor: requests go out with ``tell`` and a
+``Reply`` (actors.bridge) and come back as asyncio futures. It also wires the edges together:
+journal commits feed the broadcaster and the snapshotter, raid actors that crash or whose
+journal batch failed are restarted from durable state, and a clock drives raid status changes,
+hp coalescing, snapshots and idle PlayerActor eviction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pykka
+
+from actors.bridge import LoopBridge, Reply
+from actors.broadcaster import (
+    BroadcasterActor,
+    BroadcastSinks,
+    DropSession,
+    FlushTick,
+    Publish,
+    Subscribe,
+    Unsubscribe,
+)
+from actors.messages import (
+    ClaimableRequest,
+    ClaimOutcome,
+    DuplicateStrike,
+    EndRaidRequest,
+    HubRequest,
+    StrikeOutcome,
+    TeamOptionsRequest,
+    Tick,
+)
+from actors.player_actor import PlayerClaim, PlayerStrike
+from actors.players import PlayerPool
+from actors.raid_actor import RaidActor, RaidSinks, StrikePayload
+from actors.raids import CharacterGrant, create_raid, not_found, roster_of, validate_grants
+from actors.restore import restore_raid
+from actors.snapshotter import (
+    Capture,
+    CaptureFailed,
+    Committed,
+    Forget,
+    SnapshotData,
+    Snapshotter,
+    StatusChanged,
+    Track,
+)
+from persistence.database import Database
+from persistence.errors import JournalWriteFailed, RosterConflict
+from persistence.journal import JournalEntry, JournalWriter
+from persistence.records import SnapshotInfo
+from raid.codec import result_from_dict
+from raid.config import Action, Config
+from raid.errors import ErrorCode, ProtocolError, RaidError, Rejection, Unavailable
+from raid.models import RaidState, RaidStatus, Roster
+from raid.strike import StrikeCommand, StrikeResult
+from raid.views import strike_report
+from server.frames import Format, encode_frame
+from server.metrics import Metrics
+from server.requests import (
+    AdminRaidCreate,
+    AdminRaidEnd,
+    AdminRequest,
+    AdminRewardsAck,
+    AdminRewardsPending,
+    AdminRosterGrant,
+    AdminSnapshot,
+    Rid,
+    Strike,
+)
+from server.session import Session
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+REQUEST_TIMEOUT_S = 30.0
+"""An actor that has not answered by then is presumed dead: the caller gets ``unavailable``."""
+
+ROSTER_CACHE = 100_000
+"""Rosters kept in memory (players)."""
+
+STATUS_TICK_S = 1.0
+REAP_EVERY_S = 5.0
+
+
+@dataclass(slots=True)
+class LiveRaid:
+    """A raid with a running RaidActor."""
+
+    raid_id: str
+    ref: pykka.ActorRef[Any]
+    generation: int
+    hp_events_per_s: float
+    total_hp: int
+    last_entry: JournalEntry | None = None  # the newest entry submitted for this raid
+
+
+@dataclass(slots=True)
+class KnownRaid:
+    """What ``hello`` lists: every raid in the database."""
+
+    name: str
+    status: RaidStatus
+
+
+@dataclass(slots=True)
+class _Batch:
+    results: list[StrikeResult] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+class RaidService:
+    """Implements server.gateway.RaidServiceProtocol."""
+
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config  # validated configuration
+        self.rules = config.rules  # the game rules shared by every raid
+        self.db = db  # opened Database
+        self.metrics = metrics  # Prometheus metrics
+        self.clock = clock  # wall clock (unix seconds) handed to the rules as ``now``
+        self.live: dict[str, LiveRaid] = {}  # raid_id -> running raid
+        self.known: dict[str, KnownRaid] = {}  # every raid in the database
+        self._restarting: dict[str, asyncio.Future[None]] = {}  # raid_id -> done when back
+        self._loading: dict[str, asyncio.Future[LiveRaid | None]] = {}
+        self._generations: dict[str, int] = {}  # raid_id -> last generation started
+        self._rosters: OrderedDict[str, Roster] = OrderedDict()  # user_id -> roster (LRU)
+        self._snapshot_lock = asyncio.Lock()  # one snapshot at a time (incremental chain)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self.bridge: LoopBridge | None = None
+        self.journal: JournalWriter | None = None
+        self.broadcaster: pykka.ActorRef[Any] | None = None
+        self.snapshotter: pykka.ActorRef[Any] | None = None
+        self.players = PlayerPool(
+            config.actors.max_player_actors,
+            config.actors.player_idle_s,
+            on_count=lambda n: self.metrics.live_actors.labels(kind="player").set(n),
+        )
+        self.ready = False  # True once every unfinished raid is restored
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the actors and restore every unfinished raid before accepting clients."""
+        loop = asyncio.get_running_loop()
+        self.bridge = bridge = LoopBridge(loop)
+        self.journal = JournalWriter(
+            self.db,
+            max_batch=self.config.persistence.journal_max_batch,
+            on_committed=self._on_committed,
+            on_failed=self._on_journal_failed,
+            observer=_JournalMetrics(self.metrics),
+        )
+        self.journal.start()
+        self.broadcaster = BroadcasterActor.start(
+            BroadcastSinks(
+                post=bridge.post,
+                fanout=_fanout,
+                subscribe_reply=_subscribe_reply,
+                coalesced=self.metrics.events_coalesced.inc,
+            ),
+            self.config.actors.replay_buffer,
+        )
+        self.snapshotter = Snapshotter.start()
+        self.metrics.live_actors.labels(kind="other").set(2)
+        now = self.clock()
+        for row in await self.db.list_boss_raids():
+            status = RaidStatus(row.status)
+            self.known[row.raid_id] = KnownRaid(row.name, status)
+            if not status.is_final or self._in_grace(row.ended_at or row.event_end, now):
+                await self._load(row.raid_id)
+        self._tasks = [
+            asyncio.create_task(self._clock_loop(), name="raid-clock"),
+            asyncio.create_task(self._snapshot_loop(), name="raid-snapshots"),
+        ]
+        self.ready = True
+
+    def _in_grace(self, ended_at: float, now: float) -> bool:
+        return now <= ended_at + self.config.raid.claim_grace_s
+
+    async def stop(self) -> None:
+        """Commit what is in flight, take a final snapshot of every raid, stop the actors."""
+        self.ready = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.journal is not None:
+            await self.journal.stop()
+        for raid_id in list(self.live):
+            try:
+                await self.snapshot(raid_id)
+            except RaidError as error:
+                log.error("final snapshot of %s failed: %s", raid_id, error.message)
+        self.players.stop_all()
+        for live in self.live.values():
+            live.ref.stop(block=False)
+        self.live.clear()
+        for ref in (self.broadcaster, self.snapshotter):
+            if ref is not None:
+                await asyncio.to_thread(ref.stop)
+        if self.bridge is not None:
+            self.bridge.close()
+
+    # -- raids ----------------------------------------------------------------------------
+
+    async def _raid(self, raid_id: str) -> LiveRaid:
+        """The running raid, restored on demand; ``unknown_raid`` if there is none."""
+        live = self.live.get(raid_id)
+        if live is not None:
+            return live
+        restarting = self._restarting.get(raid_id)
+        if restarting is not None:
+            raise Unavailable(f"raid {raid_id} is restarting; try again")
+        loaded = await self._load(raid_id)
+        if loaded is None:
+            raise not_found(raid_id)
+        return loaded
+
+    async def _load(self, raid_id: str) -> LiveRaid | None:
+        pending = self._loading.get(raid_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[LiveRaid | None] = asyncio.get_running_loop().create_future()
+        self._loading[raid_id] = future
+        try:
+            restored = await restore_raid(self.db, raid_id, self.clock())
+            live = None
+            if restored is not None:
+                if restored.replayed:
+                    log.info(
+                        "raid %s restored: snapshot seq %d + %d journal entries",
+                        raid_id,
+                        restored.snapshot_seq,
+                        restored.replayed,
+                        extra={"raid": raid_id},
+                    )
+                self.known[raid_id] = KnownRaid(restored.row.name, restored.state.boss.status)
+                live = self._start_raid(restored.state, restored.shadow)
+            future.set_result(live)
+            return live
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it
+            raise
+        finally:
+            del self._loading[raid_id]
+
+    def _start_raid(self, state: RaidState, shadow: RaidState) -> LiveRaid:
+        assert self.bridge is not None and self.snapshotter is not None
+        raid_id = state.boss.raid_id
+        generation = self._generations.get(raid_id, 0) + 1
+        self._generations[raid_id] = generation
+        bridge = self.bridge
+        sinks = RaidSinks(
+            submit=lambda entry: bridge.post(self._submit, entry),
+            status_changed=lambda rid, status, now: bridge.post(
+                self._on_status_changed, rid, status, now
+            ),
+            crashed=lambda rid, gen, exc: bridge.post(self._on_crashed, rid, gen, exc),
+        )
+        ref = RaidActor.start(self.rules, state, generation, sinks)
+        live = LiveRaid(
+            raid_id=raid_id,
+            ref=ref,
+            generation=generation,
+            hp_events_per_s=state.boss.settings.hp_events_per_s,
+            total_hp=state.boss.total_hp,
+        )
+        self.live[raid_id] = live
+        self.snapshotter.tell(Track(shadow))
+        self.metrics.live_actors.labels(kind="raid").set(len(self.live))
+        return live
+
+    def _submit(self, entry: JournalEntry) -> None:
+        assert self.journal is not None
+        live = self.live.get(entry.raid_id)
+        if live is not None and live.generation == entry.generation:
+            live.last_entry = entry
+        self.journal.submit(entry)
+
+    async def restart(self, raid_id: str, reason: str) -> None:
+        """Restart a raid from durable state (latest snapshot + committed journal)."""
+        if raid_id in self._restarting:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._restarting[raid_id] = done
+        log.error("restarting raid %s: %s", raid_id, reason, extra={"raid": raid_id})
+        try:
+            live = self.live.pop(raid_id, None)
+            self.players.stop_raid(raid_id)
+            if live is not None:
+                live.ref.stop(block=False)
+                if live.last_entry is not None and self.journal is not None:
+                    with contextlib.suppress(JournalWriteFailed):
+                        await self.journal.wait(live.last_entry)
+            assert self.snapshotter is not None and self.journal is not None
+            self.snapshotter.tell(Forget(raid_id))
+            restored = await restore_raid(self.db, raid_id, self.clock())
+            if restored is not None:
+                new = self._start_raid(restored.state, restored.shadow)
+                self.journal.reopen_raid(raid_id, new.generation)
+        finally:
+            del self._restarting[raid_id]
+            done.set_result(None)
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    def _on_crashed(self, raid_id: str, generation: int, exc: BaseException) -> None:
+        live = self.live.get(raid_id)
+        if live is not None and live.generation == generation:
+            self._spawn(self.restart(raid_id, f"actor crashed: {exc!r}"), f"restart-{raid_id}")
+
+    def _on_journal_failed(self, raids: set[str], exc: BaseException) -> None:
+        for raid_id in raids:
+            self._spawn(self.restart(raid_id, f"journal write failed: {exc}"), "restart")
+
+    def _on_status_changed(self, raid_id: str, status: RaidStatus, now: float) -> None:
+        known = self.known.get(raid_id)
+        if known is not None:
+            known.status = status
+        self.players.invalidate_raid(raid_id)
+        boss_ended_at = now if status.is_final else None
+        if self.snapshotter is not None:
+            self.snapshotter.tell(StatusChanged(raid_id, status, boss_ended_at))
+        self._spawn(
+            self.db.update_boss_raid_state(raid_id, status=status.value, ended_at=boss_ended_at),
+            f"status-{raid_id}",
+        )
+        if status in (RaidStatus.ENDED, RaidStatus.EXPIRED):
+            live = self.live.get(raid_id)
+            text = "The raid has ended." if status is RaidStatus.ENDED else "Time is up!"
+            self._publish(
+                raid_id,
+                [
+                    {"type": "raid_ended", "status": status.value},
+                    {"type": "announcement", "text": text},
+                ],
+                live,
+            )
+
+    def _publish(
+        self,
+        raid_id: str,
+        events: list[dict[str, Any]],
+        live: LiveRaid | None,
+        hp: dict[str, int] | None = None,
+        hp_updates: int = 0,
+    ) -> None:
+        if self.broadcaster is None:
+            return
+        rate = live.hp_events_per_s if live is not None else self.config.raid.hp_events_per_s
+        self.broadcaster.tell(Publish(raid_id, events, hp, hp_updates, rate, self.clock()))
+
+    def _on_committed(self, batch: list[JournalEntry]) -> None:
+        per_raid: dict[str, _Batch] = {}
+        results: list[StrikeResult] = []
+        for entry in batch:
+            payload = entry.payload
+            if isinstance(payload, StrikePayload):
+                group = per_raid.setdefault(entry.raid_id, _Batch())
+                group.results.append(payload.result)
+                group.events.extend(payload.events)
+                results.append(payload.result)
+        for raid_id, group in per_raid.items():
+            last = group.results[-1]
+            live = self.live.get(raid_id)
+            hp = {
+                "current_hp": last.boss_hp,
+                "total_hp": live.total_hp if live is not None else last.boss_hp,
+                "strike_count": last.seq,
+                "analysis_points": last.analysis_total,
+            }
+            self._publish(raid_id, group.events, live, hp, len(group.results))
+        if results and self.snapshotter is not None:
+            self.snapshotter.tell(Committed(results))
+
+    # -- clock ------------------------------------------------------------------------------
+
+    async def _clock_loop(self) -> None:
+        tick = self.config.actors.tick_s
+        last_status = last_reap = 0.0
+        while True:
+            await asyncio.sleep(tick)
+            now = self.clock()
+            if self.broadcaster is not None:
+                self.broadcaster.tell(FlushTick(now))
+            mono = time.monotonic()
+            if mono - last_status >= STATUS_TICK_S:
+                last_status = mono
+                for live in list(self.live.values()):
+                    with contextlib.suppress(pykka.ActorDeadError):
+                        live.ref.tell(Tick(now))
+            if mono - last_reap >= REAP_EVERY_S:
+                last_reap = mono
+                self.players.reap_idle()
+
+    async def _snapshot_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.persistence.snapshot_interval_s)
+            for raid_id in list(self.live):
+                try:
+                    await self.snapshot(raid_id)
+                except RaidError as error:
+                    log.error("snapshot of %s failed: %s", raid_id, error.message)
+
+    async def snapshot(self, raid_id: str) -> SnapshotInfo:
+        """Save a snapshot of the raid as of its last committed journal entry."""
+        assert self.bridge is not None and self.snapshotter is not None
+        async with self._snapshot_lock:
+            started = time.perf_counter()
+            reply, future = self.bridge.reply()
+            self.snapshotter.tell(Capture(raid_id, reply))
+            data: SnapshotData | None = await asyncio.wait_for(future, REQUEST_TIMEOUT_S)
+            if data is None:
+                raise Unavailable(f"raid {raid_id} cannot be snapshotted right now")
+            try:
+                info = await self.db.save_snapshot(
+                    raid_id,
+                    seq=data.seq,
+                    taken_at=self.clock(),
+                    current_hp=data.current_hp,
+                    strike_count=data.strike_count,
+                    raid_state_json=data.raid_state_json,
+                    players=data.players,
+                )
+            except Exception as exc:
+                self.snapshotter.tell(CaptureFailed(raid_id, tuple(u for u, _ in data.players)))
+                log.exception("saving a snapshot of %s failed", raid_id)
+                raise Unavailable(f"snapshot of {raid_id} failed: {exc}") from exc
+            self.metrics.snapshot.observe(time.perf_counter() - started)
+            return info
+
+    # -- calls into actors --------------------------------------------------------------------
+
+    async def _call(self, ref: pykka.ActorRef[Any], make: Callable[[Reply[Any]], Any]) -> Any:
+        assert self.bridge is not None
+        reply, future = self.bridge.reply()
+        try:
+            ref.tell(make(reply))
+        except pykka.ActorDeadError:
+            raise Unavailable("that raid is restarting; try again") from None
+        try:
+            return await asyncio.wait_for(future, REQUEST_TIMEOUT_S)
+        except TimeoutError:
+            raise Unavailable("the raid did not answer in time; try again") from None
+
+    async def _roster(self, user_id: str) -> Roster:
+        roster = self._rosters.get(user_id)
+        if roster is not None:
+            self._rosters.move_to_end(user_id)
+            return roster
+        roster = roster_of(await self.db.get_user_characters(user_id))
+        self._rosters[user_id] = roster
+        if len(self._rosters) > ROSTER_CACHE:
+            self._rosters.popitem(last=False)
+        return roster
+
+    # -- player ops (RaidServiceProtocol) -----------------------------------------------------
+
+    async def hello(self, user_id: str, role: str) -> dict[str, Any]:
+        return {
+            "server_time": self.clock(),
+            "raids": [
+                {"raid_id": raid_id, "name": known.name, "status": known.status.value}
+                for raid_id, known in self.known.items()
+            ],
+        }
+
+    async def hub(self, user_id: str, raid_id: str) -> dict[str, Any]:
+        live = await self._raid(raid_id)
+        now = self.clock()
+        result: dict[str, Any] = await self._call(
+            live.ref, lambda reply: HubRequest(user_id, now, reply)
+        )
+        return result
+
+    async def subscribe(
+        self, session: Session, raid_id: str, since_seq: int | None, rid: Rid
+    ) -> None:
+        await self._raid(raid_id)
+        assert self.broadcaster is not None
+        self.broadcaster.tell(Subscribe(raid_id, session, since_seq, rid))
+
+    async def unsubscribe(self, session: Session, raid_id: str) -> None:
+        await self._raid(raid_id)
+        assert self.broadcaster is not None
+        self.broadcaster.tell(Unsubscribe(raid_id, session.session_id))
+
+    def session_closed(self, session: Session) -> None:
+        if self.broadcaster is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.broadcaster.tell(DropSession(session.session_id))
+
+    async def team_options(self, user_id: str, raid_id: str) -> dict[str, Any]:
+        live = await self._raid(raid_id)
+        roster = await self._roster(user_id)
+        now = self.clock()
+        result: dict[str, Any] = await self._call(
+            live.ref, lambda reply: TeamOptionsRequest(user_id, roster, now, reply)
+        )
+        return result
+
+    async def strike(self, user_id: str, req: Strike) -> dict[str, Any]:
+        live = await self._raid(req.raid_id)
+        roster = await self._roster(user_id)
+        command = StrikeCommand(user_id, Action(req.action.value), req.team, req.strike_id, roster)
+        player = self.players.get(req.raid_id, user_id, live.ref)
+        now = self.clock()
+        answer = await self._call(player, lambda reply: PlayerStrike(command, now, reply))
+        if isinstance(answer, DuplicateStrike):
+            record = await self.db.get_strike_log(req.raid_id, answer.seq)
+            if record is None:
+                raise Unavailable("that strike's report cannot be read right now")
+            return strike_report(result_from_dict(_json(record.result_json)))
+        assert isinstance(answer, StrikeOutcome)
+        await self._durable(answer.entry)
+        return strike_report(answer.result)
+
+    async def _durable(self, entry: JournalEntry | None) -> None:
+        if entry is None or self.journal is None:
+            return
+        try:
+            await self.journal.wait(entry)
+        except JournalWriteFailed as exc:
+            raise Unavailable(f"could not store it ({exc}); nothing was changed") from None
+
+    async def rewards_list(self, user_id: str, raid_id: str) -> dict[str, Any]:
+        live = await self._raid(raid_id)
+        now = self.clock()
+        claimable: dict[str, Any] = await self._call(
+            live.ref, lambda reply: ClaimableRequest(user_id, now, reply)
+        )
+        claimed = await self.db.list_player_rewards(raid_id, user_id)
+        return {
+            "claimable": [{"key": k, "bundle": dict(b)} for k, b in claimable.items()],
+            "claimed": [{"key": g.key, "bundle": dict(g.bundle), "at": g.at} for g in claimed],
+        }
+
+    async def rewards_claim(self, user_id: str, raid_id: str, key: str) -> dict[str, Any]:
+        live = await self._raid(raid_id)
+        player = self.players.get(raid_id, user_id, live.ref)
+        now = self.clock()
+        outcome = await self._call(player, lambda reply: PlayerClaim(key, now, reply))
+        assert isinstance(outcome, ClaimOutcome)
+        await self._durable(outcome.entry)
+        return {"key": outcome.claim.key, "bundle": dict(outcome.claim.bundle)}
+
+    # -- operator ops -------------------------------------------------------------------------
+
+    async def admin(self, user_id: str, req: AdminRequest) -> dict[str, Any]:
+        log.info("admin %s by %s", req.op, user_id, extra={"user": user_id})
+        if isinstance(req, AdminRaidCreate):
+            return {"raid_id": await self.create_raid(req.boss, req.start, req.end, req.raid_id)}
+        if isinstance(req, AdminRaidEnd):
+            return {"status": (await self.end_raid(req.raid_id)).value}
+        if isinstance(req, AdminRosterGrant):
+            grants = [
+                CharacterGrant(c.character_id, c.name, c.rarity, c.stats, c.tags)
+                for c in req.characters
+            ]
+            return {"character_ids": await self.grant_roster(req.user_id, grants)}
+        if isinstance(req, AdminSnapshot):
+            await self._raid(req.raid_id)
+            info = await self.snapshot(req.raid_id)
+            return {"snapshot_id": info.snapshot_id, "seq": info.seq}
+        if isinstance(req, AdminRewardsPending):
+            pending = await self.db.pending_rewards(req.limit)
+            return {
+                "rewards": [
+                    {
+                        "id": p.id,
+                        "raid_id": p.raid_id,
+                        "user_id": p.user_id,
+                        "key": p.key,
+                        "bundle": dict(p.bundle),
+                        "at": p.at,
+                    }
+                    for p in pending
+                ]
+            }
+        if isinstance(req, AdminRewardsAck):
+            return {"acked": await self.db.ack_rewards(req.ids)}
+        raise ProtocolError(ErrorCode.UNKNOWN_OP, f"unknown admin op {req.op}")
+
+    async def create_raid(
+        self,
+        boss: str,
+        start: float | None = None,
+        end: float | None = None,
+        raid_id: str | None = None,
+    ) -> str:
+        now = self.clock()
+        state = await create_raid(
+            self.db, self.config, boss, now=now, start=start, end=end, raid_id=raid_id
+        )
+        created = await restore_raid(self.db, state.boss.raid_id, now)
+        assert created is not None
+        self.known[created.row.raid_id] = KnownRaid(created.row.name, created.state.boss.status)
+        self._start_raid(created.state, created.shadow)
+        log.info("raid %s created", created.row.raid_id, extra={"raid": created.row.raid_id})
+        return created.row.raid_id
+
+    async def end_raid(self, raid_id: str) -> RaidStatus:
+        live = await self._raid(raid_id)
+        now = self.clock()
+        status: RaidStatus = await self._call(live.ref, lambda reply: EndRaidRequest(now, reply))
+        await self.db.update_boss_raid_state(raid_id, status=status.value, ended_at=now)
+        return status
+
+    async def grant_roster(self, user_id: str, grants: list[CharacterGrant]) -> list[str]:
+        rows = validate_grants(self.config, user_id, grants)
+        try:
+            ids = await self.db.upsert_characters(rows)
+        except RosterConflict as exc:
+            raise Rejection(ErrorCode.BAD_REQUEST, str(exc)) from None
+        self._rosters.pop(user_id, None)
+        return ids
+
+
+def _json(text: str) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(text)
+    return value
+
+
+class _JournalMetrics:
+    """Feeds JournalWriter batches into Prometheus."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def batch_committed(self, size: int, seconds: float) -> None:
+        self.metrics.journal_batch_size.observe(size)
+        self.metrics.journal_commit.observe(seconds)
+
+    def batch_failed(self, size: int) -> None:
+        log.error("journal batch of %d entries failed", size)
+
+
+def _frames(event: dict[str, Any], cache: dict[Format, bytes | str]) -> dict[Format, bytes | str]:
+    if not cache:
+        for fmt in Format:
+            cache[fmt] = encode_frame(event, fmt)
+    return cache
+
+
+def _fanout(sessions: list[Session], events: list[dict[str, Any]]) -> None:
+    """Push events to subscribers (on the loop), each encoded once per format."""
+    for event in events:
+        frames = _frames(event, {})
+        for session in sessions:
+            session.push_event(frames)
+
+
+def _subscribe_reply(session: Session, reply: dict[str, Any], replay: list[dict[str, Any]]) -> None:
+    session.push(reply)
+    for event in replay:
+        session.push_event(_frames(event, {}))

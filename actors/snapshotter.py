@@ -1,0 +1,151 @@
+"""Snapshotter: snapshots built from the journal, off the raid actors.
+
+It keeps a *shadow* copy of each raid's state, fed with the results of committed journal
+entries (``apply_strike`` is deterministic, so the shadow equals the RaidActor's state as of
+the last commit). A snapshot is then taken from the shadow: a RaidActor never pauses for one,
+whatever the number of players. Only players changed since the previous snapshot are
+serialised (snapshots are incremental), so its cost follows activity, not raid size.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+
+from actors.bridge import Reply
+from raid.codec import boss_to_dict, player_to_dict
+from raid.models import RaidState, RaidStatus
+from raid.strike import StrikeResult, apply_strike
+
+log = logging.getLogger(__name__)
+
+_COMPACT = (",", ":")
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """Start (or restart) following a raid from a freshly restored state."""
+
+    state: RaidState
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    raid_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """Results of committed strikes, in commit order."""
+
+    results: list[StrikeResult]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    raid_id: str
+    status: RaidStatus
+    ended_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """Build a snapshot of a raid (None if the raid is not followed)."""
+
+    raid_id: str
+    reply: Reply[SnapshotData | None]
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureFailed:
+    """A captured snapshot was not saved: its players are dirty again."""
+
+    raid_id: str
+    user_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotData:
+    raid_id: str
+    seq: int
+    current_hp: int
+    strike_count: int
+    raid_state_json: str
+    players: list[tuple[str, str]]
+
+
+@dataclass(slots=True)
+class _Shadow:
+    state: RaidState
+    dirty: set[str] = field(default_factory=set)
+
+
+class Snapshotter(pykka.ThreadingActor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.shadows: dict[str, _Shadow] = {}  # raid_id -> shadow state as of the last commit
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Committed):
+            for result in message.results:
+                shadow = self.shadows.get(result.raid_id)
+                if shadow is None:
+                    continue
+                if result.seq != shadow.state.boss.strike_count + 1:
+                    log.error(
+                        "snapshotter: raid %s got seq %d after %d; dropping its shadow",
+                        result.raid_id,
+                        result.seq,
+                        shadow.state.boss.strike_count,
+                    )
+                    del self.shadows[result.raid_id]
+                    continue
+                apply_strike(shadow.state, result)
+                shadow.dirty.add(result.user_id)
+            return None
+        if isinstance(message, Track):
+            everyone = set(message.state.players)
+            self.shadows[message.state.boss.raid_id] = _Shadow(message.state, everyone)
+            return None
+        if isinstance(message, Forget):
+            self.shadows.pop(message.raid_id, None)
+            return None
+        if isinstance(message, StatusChanged):
+            shadow = self.shadows.get(message.raid_id)
+            if shadow is not None and not shadow.state.boss.status.is_final:
+                shadow.state.boss.status = message.status
+                shadow.state.boss.ended_at = message.ended_at
+            return None
+        if isinstance(message, Capture):
+            message.reply.set(self._capture(message.raid_id))
+            return None
+        if isinstance(message, CaptureFailed):
+            shadow = self.shadows.get(message.raid_id)
+            if shadow is not None:
+                shadow.dirty.update(message.user_ids)
+            return None
+        log.error("snapshotter: unexpected message %r", message)
+        return None
+
+    def _capture(self, raid_id: str) -> SnapshotData | None:
+        shadow = self.shadows.get(raid_id)
+        if shadow is None:
+            return None
+        dirty, shadow.dirty = shadow.dirty, set()
+        players = shadow.state.players
+        boss = shadow.state.boss
+        return SnapshotData(
+            raid_id=raid_id,
+            seq=boss.strike_count,
+            current_hp=boss.current_hp,
+            strike_count=boss.strike_count,
+            raid_state_json=json.dumps(boss_to_dict(boss), separators=_COMPACT),
+            players=[
+                (user, json.dumps(player_to_dict(players[user]), separators=_COMPACT))
+                for user in sorted(dirty)
+            ],
+        )

@@ -1,0 +1,214 @@
+"""Conversions between records and SQL rows, with the column lists they rely on.
+
+JSON columns are written compactly with sorted keys, so equal values give equal text.
+Each ``*_COLUMNS`` string and its ``*_from_row`` function must list the same columns in the
+same order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from persistence.records import (
+    CharacterRow,
+    PendingReward,
+    RaidRow,
+    RewardGrant,
+    SnapshotInfo,
+    StrikeRecord,
+)
+
+Row = Sequence[Any]
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)  # reused: hot path
+
+
+def dump_json(value: object) -> str:
+    return _ENCODER.encode(value)
+
+
+def load_bundle(text: str) -> dict[str, int]:
+    bundle: dict[str, int] = json.loads(text)
+    return bundle
+
+
+CHARACTER_COLUMNS = "character_id, user_id, name, rarity, stats, tags"
+
+
+def character_params(row: CharacterRow) -> tuple[object, ...]:
+    return (
+        row.character_id,
+        row.user_id,
+        row.name,
+        row.rarity,
+        dump_json(dict(row.stats)),
+        dump_json(list(row.tags)),
+    )
+
+
+def character_from_row(row: Row) -> CharacterRow:
+    return CharacterRow(
+        character_id=row[0],
+        user_id=row[1],
+        name=row[2],
+        rarity=row[3],
+        stats=json.loads(row[4]),
+        tags=tuple(json.loads(row[5])),
+    )
+
+
+RAID_COLUMNS = (
+    "raid_id, boss_id, name, status, event_start, event_end, created_at, ended_at, template, "
+    "rng_seed"
+)
+
+
+def raid_params(row: RaidRow) -> tuple[object, ...]:
+    return (
+        row.raid_id,
+        row.boss_id,
+        row.name,
+        row.status,
+        row.event_start,
+        row.event_end,
+        row.created_at,
+        row.ended_at,
+        row.template_json,
+        row.rng_seed,
+    )
+
+
+def raid_from_row(row: Row) -> RaidRow:
+    return RaidRow(
+        raid_id=row[0],
+        boss_id=row[1],
+        name=row[2],
+        status=row[3],
+        event_start=row[4],
+        event_end=row[5],
+        created_at=row[6],
+        ended_at=row[7],
+        template_json=row[8],
+        rng_seed=row[9],
+    )
+
+
+STRIKE_INSERT_COLUMNS = (
+    "raid_id, seq, at, user_id, strike_id, action, team, base, multiplier, score, damage, "
+    "analysis_points, breakthrough, retaliation, victory, draws, result"
+)
+
+
+def strike_params(record: StrikeRecord) -> tuple[object, ...]:
+    return (
+        record.raid_id,
+        record.seq,
+        record.at,
+        record.user_id,
+        record.strike_id,
+        record.action,
+        dump_json(list(record.team)),
+        record.base,
+        record.multiplier,
+        record.score,
+        record.damage,
+        record.analysis_points,
+        int(record.breakthrough),
+        int(record.retaliation),
+        int(record.victory),
+        record.draws_json,
+        record.result_json,
+    )
+
+
+# A strike with its grant: the grant row carries strike_seq = the strike's seq.
+STRIKE_SELECT = (
+    "SELECT l.raid_id, l.seq, l.at, l.user_id, l.strike_id, l.action, l.team, l.base, "
+    "l.multiplier, l.score, l.damage, l.analysis_points, l.breakthrough, l.retaliation, "
+    "l.victory, l.draws, l.result, g.user_id, g.key, g.bundle, g.at "
+    "FROM raid_strike_logs AS l "
+    "LEFT JOIN raid_reward_claims AS g "
+    "ON g.raid_id = l.raid_id AND g.strike_seq = l.seq AND g.rolled_back = 0 "
+)
+
+
+def strike_from_row(row: Row) -> StrikeRecord:
+    grant = None
+    if row[18] is not None:
+        grant = RewardGrant(
+            raid_id=row[0], user_id=row[17], key=row[18], bundle=load_bundle(row[19]), at=row[20]
+        )
+    return StrikeRecord(
+        raid_id=row[0],
+        seq=row[1],
+        at=row[2],
+        user_id=row[3],
+        strike_id=row[4],
+        action=row[5],
+        team=tuple(json.loads(row[6])),
+        base=row[7],
+        multiplier=row[8],
+        score=row[9],
+        damage=row[10],
+        analysis_points=row[11],
+        breakthrough=bool(row[12]),
+        retaliation=bool(row[13]),
+        victory=bool(row[14]),
+        draws_json=row[15],
+        result_json=row[16],
+        grant=grant,
+    )
+
+
+GRANT_INSERT_COLUMNS = "raid_id, user_id, key, bundle, at, strike_seq"
+
+
+def grant_params(grant: RewardGrant, strike_seq: int | None) -> tuple[object, ...]:
+    return (
+        grant.raid_id,
+        grant.user_id,
+        grant.key,
+        dump_json(dict(grant.bundle)),
+        grant.at,
+        strike_seq,
+    )
+
+
+GRANT_COLUMNS = "raid_id, user_id, key, bundle, at"
+
+
+def grant_from_row(row: Row) -> RewardGrant:
+    return RewardGrant(
+        raid_id=row[0], user_id=row[1], key=row[2], bundle=load_bundle(row[3]), at=row[4]
+    )
+
+
+PENDING_COLUMNS = "id, raid_id, user_id, key, bundle, at"
+
+
+def pending_from_row(row: Row) -> PendingReward:
+    return PendingReward(
+        id=row[0],
+        raid_id=row[1],
+        user_id=row[2],
+        key=row[3],
+        bundle=load_bundle(row[4]),
+        at=row[5],
+    )
+
+
+SNAPSHOT_COLUMNS = "snapshot_id, raid_id, seq, taken_at, current_hp, strike_count"
+
+
+def snapshot_from_row(row: Row) -> SnapshotInfo:
+    return SnapshotInfo(
+        snapshot_id=row[0],
+        raid_id=row[1],
+        seq=row[2],
+        taken_at=row[3],
+        current_hp=row[4],
+        strike_count=row[5],
+    )
