@@ -82,6 +82,11 @@ class Reply(Generic[T]):
         self._bridge = bridge
         self._future = future
 
+    @property
+    def future(self) -> asyncio.Future[T]:
+        """The future this Reply resolves; touch it on the loop thread only."""
+        return self._future
+
     def set(self, value: T) -> None:
         self._bridge.post(_resolve, self._future, value)
 

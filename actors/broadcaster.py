@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import pykka
+from actors.base import Actor
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class _Channel:
     hp_interval: float = 0.1  # 1 / hp_events_per_s
 
 
-class BroadcasterActor(pykka.ThreadingActor):
+class BroadcasterActor(Actor):
     def __init__(self, sinks: BroadcastSinks, replay_size: int) -> None:
         super().__init__()
         self.sinks = sinks  # how events leave this thread

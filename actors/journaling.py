@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import orjson
 
 from persistence.records import RewardGrant, StrikeRecord
 from raid.codec import draws_to_dict, result_to_dict
 from raid.rewards import Claim
 from raid.strike import StrikeResult
-
-_COMPACT = (",", ":")
 
 
 def strike_record(result: StrikeResult) -> StrikeRecord:
@@ -31,8 +29,8 @@ def strike_record(result: StrikeResult) -> StrikeRecord:
         breakthrough=bool(result.breakthroughs),
         retaliation=bool(result.retaliations),
         victory=result.victory,
-        draws_json=json.dumps(draws_to_dict(result), separators=_COMPACT),
-        result_json=json.dumps(result_dict, separators=_COMPACT),
+        draws_json=orjson.dumps(draws_to_dict(result)).decode(),
+        result_json=orjson.dumps(result_dict).decode(),
         grant=RewardGrant(
             raid_id=result.raid_id,
             user_id=result.user_id,

@@ -1,12 +1,17 @@
 """PlayerActor: serialises one player's state-changing requests in one raid.
 
-It asks the RaidActor and waits for the answer before taking the player's next request, so two
-sessions of one player can never race each other. Its cache (cooldown, exhausted characters,
-strike_ids, the raid's state of play) answers repeated strike_ids and obvious refusals
-(cooldown, not owned, exhausted) without bothering the RaidActor, which stays the authority:
-the cache may only ever be behind, never ahead, so whatever it lets through is checked again.
+Every request of the player passes through this one actor, in order, and it forwards strikes
+to the RaidActor in that order; the RaidActor decides them one at a time in its inbox order,
+so two sessions of one player can never use one character twice. Forwarding does not wait for
+the RaidActor's answer: the answer goes straight to the caller on the event loop once the
+strike is committed (one thread hop fewer per strike), and the outcome comes back to this
+actor with the player's next request (``learned``).
 
-The cache is rebuilt from the RaidActor on start, so an evicted actor loses nothing.
+Its cache (cooldown, exhausted characters, strike_ids, the raid's state of play) answers
+repeated strike_ids and obvious refusals (cooldown, exhausted) without bothering the
+RaidActor, which stays the authority: the cache may only ever be behind, never ahead, so
+whatever it lets through is checked again. It is rebuilt from the RaidActor on start, so an
+evicted actor loses nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 import pykka
 
+from actors.base import Actor
 from actors.bridge import Reply
 from actors.inbox import fail_pending
 from actors.messages import (
@@ -43,6 +49,8 @@ class PlayerStrike:
     command: StrikeCommand
     now: float
     reply: Reply[Any]
+    learned: tuple[StrikeOutcome, ...] = ()
+    """Outcomes of this player's earlier strikes the actor has not seen yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +65,7 @@ class Invalidate:
     """The raid changed under the cache (status change, restart): rebuild it on next use."""
 
 
-class PlayerActor(pykka.ThreadingActor):
+class PlayerActor(Actor):
     def __init__(self, raid_id: str, user_id: str, raid: pykka.ActorRef[Any]) -> None:
         super().__init__()
         self.raid_id = raid_id  # the raid this actor serves
@@ -75,7 +83,11 @@ class PlayerActor(pykka.ThreadingActor):
             return None
         try:
             if isinstance(message, PlayerStrike):
-                message.reply.set(self._strike(message))
+                for outcome in message.learned:
+                    self._learn(outcome)
+                answer = self._strike(message)
+                if answer is not None:
+                    message.reply.set(answer)
             else:
                 message.reply.set(self._ask(ClaimRequest(self.user_id, message.key, message.now)))
         except RaidError as error:
@@ -101,7 +113,8 @@ class PlayerActor(pykka.ThreadingActor):
         assert self.view is not None
         return self.view
 
-    def _strike(self, message: PlayerStrike) -> Any:
+    def _strike(self, message: PlayerStrike) -> StrikeOutcome | None:
+        """A known strike_id's outcome, or None once the strike is forwarded."""
         command = message.command
         known = self.reports.get(command.strike_id)
         if known is not None:
@@ -109,10 +122,12 @@ class PlayerActor(pykka.ThreadingActor):
         view = self._cached(message.now)
         if view.player is not None and command.strike_id not in view.player.strike_ids:
             self._precheck(view, view.player, command, message.now)
-        answer = self._ask(StrikeRequest(command, message.now))
-        if isinstance(answer, StrikeOutcome):
-            self._learn(answer)
-        return answer
+        try:
+            self.raid.tell(StrikeRequest(command, message.now, message.reply))
+        except pykka.ActorDeadError:
+            self.view = None
+            raise Unavailable(f"raid {self.raid_id} is restarting; try again") from None
+        return None
 
     def _precheck(
         self, view: PlayerView, player: PlayerRaidState, command: StrikeCommand, now: float
@@ -147,6 +162,8 @@ class PlayerActor(pykka.ThreadingActor):
 
     def _learn(self, outcome: StrikeOutcome) -> None:
         result = outcome.result
+        if result.strike_id in self.reports:
+            return
         self.reports[result.strike_id] = outcome
         if len(self.reports) > KEPT_REPORTS:
             self.reports.popitem(last=False)
@@ -155,8 +172,8 @@ class PlayerActor(pykka.ThreadingActor):
         if player is None:
             self.view = None
             return
-        player.cooldown_until = result.cooldown_until
         for character_id in result.team:
             player.exhausted[character_id] = result.rest_until
         player.strike_ids[result.strike_id] = result.seq
+        player.cooldown_until = max(player.cooldown_until, result.cooldown_until)
         self.view = PlayerView(player, outcome.raid_active, outcome.max_team_size)

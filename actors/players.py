@@ -34,6 +34,7 @@ class PlayerPool:
         self.idle_s = idle_s  # idle time after which a PlayerActor is stopped
         self.on_count = on_count  # reports the live count (metrics)
         self._live: OrderedDict[_Key, tuple[pykka.ActorRef[Any], float]] = OrderedDict()
+        self._learned: dict[_Key, list[Any]] = {}  # outcomes to pass to a live PlayerActor
         self.started = 0  # PlayerActors started since boot
         self.evicted = 0  # PlayerActors stopped to respect max_live or idle_s
 
@@ -57,6 +58,20 @@ class PlayerPool:
         self.on_count(len(self._live))
         return ref
 
+    def checkout(
+        self, raid_id: str, user_id: str, raid: pykka.ActorRef[Any]
+    ) -> tuple[pykka.ActorRef[Any], tuple[Any, ...]]:
+        """``get``, plus the outcomes the actor has not seen yet (handed over once)."""
+        ref = self.get(raid_id, user_id, raid)
+        learned = self._learned.pop((raid_id, user_id), None)
+        return ref, tuple(learned) if learned else ()
+
+    def learn(self, raid_id: str, user_id: str, outcome: Any) -> None:
+        """Keep an outcome for the player's live actor, to ride along its next request."""
+        key = (raid_id, user_id)
+        if key in self._live:
+            self._learned.setdefault(key, []).append(outcome)
+
     def reap_idle(self) -> int:
         """Stop actors idle for longer than idle_s; returns how many."""
         deadline = time.monotonic() - self.idle_s
@@ -79,6 +94,7 @@ class PlayerPool:
         """Stop every PlayerActor of a raid (the raid is restarting or gone)."""
         for key in [k for k in self._live if k[0] == raid_id]:
             ref, _used = self._live.pop(key)
+            self._learned.pop(key, None)
             ref.stop(block=False)
         self.on_count(len(self._live))
 
@@ -86,10 +102,12 @@ class PlayerPool:
         for ref, _used in self._live.values():
             ref.stop(block=False)
         self._live.clear()
+        self._learned.clear()
         self.on_count(0)
 
     def _stop_oldest(self) -> None:
-        _key, (ref, _used) = self._live.popitem(last=False)
+        key, (ref, _used) = self._live.popitem(last=False)
+        self._learned.pop(key, None)
         ref.stop(block=False)
         self.evicted += 1
         self.on_count(len(self._live))

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pykka
-
+from actors.base import Actor
+from actors.bridge import Reply
 from actors.inbox import fail_pending
 from actors.journaling import claim_record, strike_record
 from actors.messages import (
@@ -61,6 +61,9 @@ class RaidSinks:
 
     submit: Callable[[JournalEntry], None]
     """Hand a journal entry to the loop's JournalWriter (in order)."""
+    accepted: Callable[[JournalEntry, Reply[Any], Any], None]
+    """Like ``submit``, and answer ``reply`` with the outcome once the entry is committed:
+    one crossing to the loop per accepted strike instead of two."""
     status_changed: Callable[[str, RaidStatus, float], None]
     crashed: Callable[[str, int, BaseException], None]
 
@@ -73,7 +76,7 @@ class StrikePayload:
     events: list[dict[str, Any]]
 
 
-class RaidActor(pykka.ThreadingActor):
+class RaidActor(Actor):
     def __init__(
         self,
         rules: Rules,
@@ -119,6 +122,8 @@ class RaidActor(pykka.ThreadingActor):
             log.error("raid %s: unexpected message %r", self.raid_id, message)
             return None
         reply = getattr(message, "reply", None)
+        if reply is not None and isinstance(message, StrikeRequest) and not self.broken:
+            return self._strike_with_reply(message, reply)
         if self.broken:
             failure = Unavailable(f"raid {self.raid_id} is restarting; try again")
             if reply is None:
@@ -148,9 +153,29 @@ class RaidActor(pykka.ThreadingActor):
     def on_stop(self) -> None:
         fail_pending(self, Unavailable(f"raid {self.raid_id} is restarting; try again"))
 
+    def _strike_with_reply(self, message: StrikeRequest, reply: Reply[Any]) -> None:
+        """A strike from the loop: a new accepted strike is answered after its commit."""
+        try:
+            answer = self._strike(message, reply)
+        except RaidError as error:
+            reply.fail(error)
+        except Exception as exc:
+            log.exception("raid %s crashed on a strike", self.raid_id)
+            reply.fail(Unavailable(f"raid {self.raid_id} is restarting; try again"))
+            self.broken = True
+            self.sinks.crashed(self.raid_id, self.generation, exc)
+            self.stop()
+        else:
+            if answer is not None:
+                reply.set(answer)
+
     # -- handlers ---------------------------------------------------------------------------
 
-    def _strike(self, message: StrikeRequest) -> StrikeOutcome | DuplicateStrike:
+    def _strike(
+        self, message: StrikeRequest, reply: Reply[Any] | None = None
+    ) -> StrikeOutcome | DuplicateStrike | None:
+        """Decide and apply a strike. With ``reply``, a new accepted strike is handed to the
+        loop with it (answered on commit) and None is returned."""
         command = message.command
         player = self.state.players.get(command.user_id)
         if player is not None and command.strike_id in player.strike_ids:
@@ -168,17 +193,20 @@ class RaidActor(pykka.ThreadingActor):
             record=strike_record(result),
             payload=StrikePayload(result, strike_events(self.rules, result)),
         )
-        self.sinks.submit(entry)
         outcome = StrikeOutcome(
             result=result,
             entry=entry,
             raid_active=self.state.boss.status is RaidStatus.ACTIVE,
             max_team_size=self.context.max_team_size,
         )
+        if reply is None:
+            self.sinks.submit(entry)
+        else:
+            self.sinks.accepted(entry, reply, outcome)
         self._remember(command.user_id, command.strike_id, outcome)
         if result.victory:
             self.sinks.status_changed(self.raid_id, RaidStatus.DEFEATED, message.now)
-        return outcome
+        return outcome if reply is None else None
 
     def _remember(self, user_id: str, strike_id: str, outcome: StrikeOutcome) -> None:
         self.recent[(user_id, strike_id)] = outcome

@@ -143,6 +143,7 @@ class RaidService:
         self._generations: dict[str, int] = {}  # raid_id -> last generation started
         self._rosters: OrderedDict[str, Roster] = OrderedDict()  # user_id -> roster (LRU)
         self._snapshot_lock = asyncio.Lock()  # one snapshot at a time (incremental chain)
+        self._deadlines: dict[asyncio.Future[Any], float] = {}  # actor calls awaiting a reply
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self.bridge: LoopBridge | None = None
@@ -273,6 +274,9 @@ class RaidService:
         bridge = self.bridge
         sinks = RaidSinks(
             submit=lambda entry: bridge.post(self._submit, entry),
+            accepted=lambda entry, reply, outcome: bridge.post(
+                self._accept, entry, reply.future, outcome
+            ),
             status_changed=lambda rid, status, now: bridge.post(
                 self._on_status_changed, rid, status, now
             ),
@@ -297,6 +301,27 @@ class RaidService:
         if live is not None and live.generation == entry.generation:
             live.last_entry = entry
         self.journal.submit(entry)
+
+    def _accept(
+        self, entry: JournalEntry, future: asyncio.Future[Any], outcome: StrikeOutcome
+    ) -> None:
+        """An accepted strike: journal it, and answer its caller once it is committed."""
+        self._submit(entry)
+        result = outcome.result
+        self.players.learn(result.raid_id, result.user_id, outcome)
+        committed = entry.future
+        assert committed is not None
+
+        def answer(done: asyncio.Future[None]) -> None:
+            if future.done():
+                return
+            error = done.exception()
+            if error is None:
+                future.set_result(outcome)
+            else:
+                future.set_exception(Unavailable(f"could not store it ({error}); try again"))
+
+        committed.add_done_callback(answer)
 
     async def restart(self, raid_id: str, reason: str) -> None:
         """Restart a raid from durable state (latest snapshot + committed journal)."""
@@ -422,6 +447,7 @@ class RaidService:
             if mono - last_reap >= REAP_EVERY_S:
                 last_reap = mono
                 self.players.reap_idle()
+                self._expire_calls()
 
     async def _snapshot_loop(self) -> None:
         while True:
@@ -462,16 +488,29 @@ class RaidService:
     # -- calls into actors --------------------------------------------------------------------
 
     async def _call(self, ref: pykka.ActorRef[Any], make: Callable[[Reply[Any]], Any]) -> Any:
+        """Tell an actor and await its Reply; ``unavailable`` if it never answers.
+
+        The deadline is enforced by the clock loop's sweep rather than one timer per call:
+        a timer handle per request was 5 % of the whole strike path.
+        """
         assert self.bridge is not None
         reply, future = self.bridge.reply()
         try:
             ref.tell(make(reply))
         except pykka.ActorDeadError:
             raise Unavailable("that raid is restarting; try again") from None
+        self._deadlines[future] = time.monotonic() + REQUEST_TIMEOUT_S
         try:
-            return await asyncio.wait_for(future, REQUEST_TIMEOUT_S)
-        except TimeoutError:
-            raise Unavailable("the raid did not answer in time; try again") from None
+            return await future
+        finally:
+            self._deadlines.pop(future, None)
+
+    def _expire_calls(self) -> None:
+        """Fail calls whose actor did not answer by their deadline."""
+        now = time.monotonic()
+        for future, deadline in list(self._deadlines.items()):
+            if deadline <= now and not future.done():
+                future.set_exception(Unavailable("the raid did not answer in time; try again"))
 
     async def _roster(self, user_id: str) -> Roster:
         roster = self._rosters.get(user_id)
@@ -533,9 +572,9 @@ class RaidService:
         live = await self._raid(req.raid_id)
         roster = await self._roster(user_id)
         command = StrikeCommand(user_id, Action(req.action.value), req.team, req.strike_id, roster)
-        player = self.players.get(req.raid_id, user_id, live.ref)
+        player, learned = self.players.checkout(req.raid_id, user_id, live.ref)
         now = self.clock()
-        answer = await self._call(player, lambda reply: PlayerStrike(command, now, reply))
+        answer = await self._call(player, lambda reply: PlayerStrike(command, now, reply, learned))
         if isinstance(answer, DuplicateStrike):
             record = await self.db.get_strike_log(req.raid_id, answer.seq)
             if record is None:
@@ -547,6 +586,9 @@ class RaidService:
 
     async def _durable(self, entry: JournalEntry | None) -> None:
         if entry is None or self.journal is None:
+            return
+        committed = entry.future
+        if committed is not None and committed.done() and committed.exception() is None:
             return
         try:
             await self.journal.wait(entry)

@@ -14,8 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import pykka
-
+from actors.base import Actor
 from actors.bridge import Reply
 from raid.codec import boss_to_dict, player_to_dict
 from raid.models import RaidState, RaidStatus
@@ -84,7 +83,7 @@ class _Shadow:
     dirty: set[str] = field(default_factory=set)
 
 
-class Snapshotter(pykka.ThreadingActor):
+class Snapshotter(Actor):
     def __init__(self) -> None:
         super().__init__()
         self.shadows: dict[str, _Shadow] = {}  # raid_id -> shadow state as of the last commit

@@ -11,6 +11,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from persistence.records import (
     CharacterRow,
     PendingReward,
@@ -23,11 +25,9 @@ from persistence.records import (
 Row = Sequence[Any]
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)  # reused: hot path
-
-
 def dump_json(value: object) -> str:
-    return _ENCODER.encode(value)
+    """Compact JSON with sorted keys (orjson: this runs several times per journaled strike)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def load_bundle(text: str) -> dict[str, int]:

@@ -1,0 +1,253 @@
+"""Strikes per second through the whole actor path, in one process, no network.
+
+    python -m bench.actor_throughput [--players 1000] [--strikes 30000] [--repeat 3]
+
+Each simulated player is a coroutine that calls ``RaidService.strike`` in a loop, exactly as the
+gateway does: PlayerActor -> RaidActor -> journal group commit (real SQLite file, FULL sync)
+-> reply. Figures: strikes/s and the latency distribution (p50/p99) for ``--players``
+concurrent players; memory and start cost per live PlayerActor. Same-run baselines: the pure
+rules (decide + apply) on the same machine, and a bare pykka ask round trip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pykka
+
+from actors.player_actor import PlayerActor
+from actors.raids import CharacterGrant
+from actors.service import RaidService
+from persistence.database import Database
+from raid.config import load_config
+from server.metrics import Metrics
+from server.requests import Action, Strike
+
+CONFIG = """
+[player]
+strike_cooldown_s = 0
+character_rest = 0.01
+
+[actors]
+max_player_actors = 5000
+
+[persistence]
+snapshot_interval_s = 3600
+
+[bosses.titan]
+name = "Bench Titan"
+total_hp = 1000000000000000
+duration_s = 1000000
+dominant_stats = ["power", "endurance"]
+weaknesses = ["fire"]
+resistances = ["water"]
+weakness_pool = ["wind", "light"]
+curse_pool = ["brittle_mind", "tidal_ward", "iron_hide", "narrow_pass", "dread_aura", "veil"]
+analysis_thresholds = [1000000000]
+analysis_reward_pool = [{ gems = 1 }]
+victory_cache = { gems = 1 }
+"""
+
+ROSTER = 12
+TEAM = 3
+
+
+def tune_gc() -> None:
+    """What the server does after start-up (server.app): long-lived state out of the GC's way."""
+    from server.app import tune_gc as server_tune_gc
+
+    server_tune_gc()
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def run_strikes(
+    service: RaidService, raid_id: str, players: int, total: int, prefix: str = ""
+) -> dict[str, Any]:
+    per_player = total // players
+    latencies: list[float] = []
+    rng = random.Random(1)
+
+    async def play(index: int) -> None:
+        user = f"p{index}"
+        for n in range(per_player):
+            start = (n * TEAM) % ROSTER
+            team = tuple(f"{user}-c{(start + k) % ROSTER}" for k in range(TEAM))
+            action = Action.FIGHT if rng.random() < 0.5 else Action.ANALYZE
+            began = time.perf_counter()
+            while True:
+                try:
+                    await service.strike(user, Strike(raid_id, action, team, f"{prefix}{n}"))
+                    break
+                except Exception as error:
+                    if getattr(error, "code", None) is None:
+                        raise
+                    await asyncio.sleep(0.005)
+            latencies.append(time.perf_counter() - began)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(play(i) for i in range(players)))
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "strikes": len(latencies),
+        "seconds": elapsed,
+        "rate": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+    }
+
+
+def pure_rules_rate(seconds: float = 1.0) -> float:
+    from bench.rules_throughput import main as _unused  # noqa: F401 - same machine baseline
+    from raid.codec import new_boss_state
+    from raid.config import Action as RuleAction
+    from raid.leaderboard import Leaderboards
+    from raid.models import Character, RaidState
+    from raid.scoring import ScoringContext
+    from raid.strike import StrikeCommand, apply_strike, decide_strike
+
+    config = load_config(None)
+    template = config.bosses["leviathan"]
+    state = RaidState(new_boss_state(template, "b", 0, 10**9, 1))
+    boards = Leaderboards()
+    context = ScoringContext.build(config.rules, state.boss)
+    roster = {
+        f"c{i}": Character(f"c{i}", "x", 3, {"power": 50, "endurance": 40}, frozenset({"fire"}))
+        for i in range(6)
+    }
+    rng = random.Random(2)
+    count = 0
+    now = 10.0
+    began = time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        for _ in range(1000):
+            command = StrikeCommand(
+                f"u{count}", RuleAction.ANALYZE, ("c0", "c1", "c2"), "s", roster
+            )
+            result = decide_strike(config.rules, state, context, command, now, rng)
+            apply_strike(state, result, boards)
+            count += 1
+    return count / (time.perf_counter() - began)
+
+
+def bare_ask_rate(count: int = 20000) -> float:
+    class Echo(pykka.ThreadingActor):
+        def on_receive(self, message: Any) -> Any:
+            return message
+
+    ref = Echo.start()
+    began = time.perf_counter()
+    futures = [ref.ask(i, block=False) for i in range(count)]
+    for future in futures:
+        future.get()
+    rate = count / (time.perf_counter() - began)
+    ref.stop()
+    return rate
+
+
+def player_actor_cost(count: int) -> tuple[float, float]:
+    """(bytes, seconds) per live PlayerActor."""
+
+    class Dummy(pykka.ThreadingActor):
+        pass
+
+    target = Dummy.start()
+    before = rss_bytes()
+    began = time.perf_counter()
+    refs = [PlayerActor.start("r", f"u{i}", target) for i in range(count)]
+    seconds = time.perf_counter() - began
+    after = rss_bytes()
+    for ref in refs:
+        ref.stop(block=False)
+    for ref in refs:
+        ref.actor_stopped.wait() if hasattr(ref, "actor_stopped") else None
+    target.stop()
+    return (after - before) / count, seconds / count
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        config_path = Path(directory) / "config.toml"
+        config_path.write_text(CONFIG, encoding="utf-8")
+        config = load_config(config_path)
+        db = await Database.open(
+            Path(directory) / "bench.db", synchronous=os.environ.get("SYNC", "FULL")
+        )
+        service = RaidService(config, db, Metrics())
+        await service.start()
+        try:
+            for index in range(args.players):
+                user = f"p{index}"
+                await service.grant_roster(user, [
+                    CharacterGrant(f"{user}-c{n}", "x", 3,
+                                   {"power": 40 + n, "endurance": 30 + n},
+                                   (("fire", "water", "wind")[n % 3], "striker"))
+                    for n in range(ROSTER)
+                ])  # fmt: skip
+            raid_id = await service.create_raid("titan")
+            await run_strikes(service, raid_id, args.players, args.players, prefix="warm")
+            tune_gc()
+            runs = []
+            for number in range(args.repeat):
+                runs.append(
+                    await run_strikes(service, raid_id, args.players, args.strikes, f"r{number}-")
+                )
+            for run in runs:
+                print(
+                    f"  run: {run['strikes']} strikes in {run['seconds']:.2f} s = "
+                    f"{run['rate']:,.0f}/s  p50 {run['p50_ms']:.2f} ms  p99 {run['p99_ms']:.2f} ms"
+                )
+            rate = statistics.median(r["rate"] for r in runs)
+            p50 = statistics.median(r["p50_ms"] for r in runs)
+            p99 = statistics.median(r["p99_ms"] for r in runs)
+            registry = service.metrics.registry
+            batches = registry.get_sample_value("journal_batch_size_count") or 0.0
+            entries = registry.get_sample_value("journal_batch_size_sum") or 0.0
+            commit_s = registry.get_sample_value("journal_commit_seconds_sum") or 0.0
+            print(
+                f"journal: {batches:.0f} group commits, {entries / max(batches, 1):.0f} strikes "
+                f"per commit on average, {commit_s / max(batches, 1) * 1000:.1f} ms per commit"
+            )
+            print(f"actor path, {args.players} concurrent players: median {rate:,.0f} strikes/s, "
+                  f"p50 {p50:.2f} ms, p99 {p99:.2f} ms")  # fmt: skip
+        finally:
+            await service.stop()
+            await db.close()
+    pure = pure_rules_rate()
+    ask = bare_ask_rate()
+    print(f"baseline pure rules (decide+apply, same run): {pure:,.0f}/s; ratio actor path / "
+          f"rules = {rate / pure:.2f}")  # fmt: skip
+    print(f"baseline bare pykka ask, pipelined: {ask:,.0f}/s; ratio actor path / ask = "
+          f"{rate / ask:.2f}")  # fmt: skip
+    per_actor, per_start = player_actor_cost(args.actors)
+    print(f"PlayerActor: {per_actor / 1024:.1f} KiB RSS and {per_start * 1000:.2f} ms to start, "
+          f"each ({args.actors} started)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--players", type=int, default=1000)
+    parser.add_argument("--strikes", type=int, default=30000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--actors", type=int, default=2000)
+    args = parser.parse_args()
+    print(f"python {platform.python_version()} on {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores")  # fmt: skip
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
