@@ -93,7 +93,7 @@ class StrikeOutcome:
     entry: Any
     """The JournalEntry to await before replying (None once long committed)."""
     raid_active: bool
-    max_team_size: int
+    event_end: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +115,8 @@ class PlayerView:
 
     player: PlayerRaidState | None
     raid_active: bool
-    max_team_size: int
+    event_end: float
+    """The cache never pre-refuses at or after the raid's end: raid_not_active comes first."""
 
 
 @dataclass(frozen=True, slots=True)

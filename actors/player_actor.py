@@ -66,8 +66,11 @@ class Invalidate:
 
 
 class PlayerActor(Actor):
-    def __init__(self, raid_id: str, user_id: str, raid: pykka.ActorRef[Any]) -> None:
+    def __init__(
+        self, raid_id: str, user_id: str, raid: pykka.ActorRef[Any], safe_team_size: int
+    ) -> None:
         super().__init__()
+        self.safe_team_size = safe_team_size  # no team_cap curse can make a team this big invalid
         self.raid_id = raid_id  # the raid this actor serves
         self.user_id = user_id  # the player it serialises
         self.raid = raid  # the authoritative RaidActor
@@ -134,11 +137,14 @@ class PlayerActor(Actor):
     ) -> None:
         """Refuse what the RaidActor would surely refuse, in the order of RULES.md.
 
-        Only when the raid is active and the team's shape is valid: earlier checks belong to
-        the RaidActor, whose answer decides which error comes first.
+        Only when the raid is surely still active and the team's shape surely valid (no bigger
+        than any team_cap curse allows): earlier checks belong to the RaidActor, whose answer
+        decides which error comes first.
         """
         team = command.team
-        if not view.raid_active or not 1 <= len(team) <= view.max_team_size:
+        if not view.raid_active or now >= view.event_end:
+            return
+        if not 1 <= len(team) <= self.safe_team_size:
             return
         if len(set(team)) != len(team):
             return
@@ -176,4 +182,4 @@ class PlayerActor(Actor):
             player.exhausted[character_id] = result.rest_until
         player.strike_ids[result.strike_id] = result.seq
         player.cooldown_until = max(player.cooldown_until, result.cooldown_until)
-        self.view = PlayerView(player, outcome.raid_active, outcome.max_team_size)
+        self.view = PlayerView(player, outcome.raid_active, outcome.event_end)

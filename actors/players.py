@@ -28,10 +28,12 @@ class PlayerPool:
         self,
         max_live: int,
         idle_s: float,
+        safe_team_size: int,
         on_count: Callable[[int], None] = lambda _count: None,
     ) -> None:
         self.max_live = max_live  # PlayerActors alive at most
         self.idle_s = idle_s  # idle time after which a PlayerActor is stopped
+        self.safe_team_size = safe_team_size  # team size no team_cap curse can refuse
         self.on_count = on_count  # reports the live count (metrics)
         self._live: OrderedDict[_Key, tuple[pykka.ActorRef[Any], float]] = OrderedDict()
         self._learned: dict[_Key, list[Any]] = {}  # outcomes to pass to a live PlayerActor
@@ -52,7 +54,7 @@ class PlayerPool:
             return entry[0]
         while len(self._live) >= self.max_live:
             self._stop_oldest()
-        ref = PlayerActor.start(raid_id, user_id, raid)
+        ref = PlayerActor.start(raid_id, user_id, raid, self.safe_team_size)
         self._live[key] = (ref, now)
         self.started += 1
         self.on_count(len(self._live))

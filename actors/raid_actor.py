@@ -64,7 +64,9 @@ class RaidSinks:
     accepted: Callable[[JournalEntry, Reply[Any], Any], None]
     """Like ``submit``, and answer ``reply`` with the outcome once the entry is committed:
     one crossing to the loop per accepted strike instead of two."""
-    status_changed: Callable[[str, RaidStatus, float], None]
+    status_changed: Callable[[str, RaidStatus, float | None], None]
+    """The raid's status changed (expiry, operator end), with the boss's ``ended_at``.
+    A victory is not reported here: it is known once its strike is committed."""
     crashed: Callable[[str, int, BaseException], None]
 
 
@@ -197,15 +199,13 @@ class RaidActor(Actor):
             result=result,
             entry=entry,
             raid_active=self.state.boss.status is RaidStatus.ACTIVE,
-            max_team_size=self.context.max_team_size,
+            event_end=self.state.boss.event_end,
         )
         if reply is None:
             self.sinks.submit(entry)
         else:
             self.sinks.accepted(entry, reply, outcome)
         self._remember(command.user_id, command.strike_id, outcome)
-        if result.victory:
-            self.sinks.status_changed(self.raid_id, RaidStatus.DEFEATED, message.now)
         return outcome if reply is None else None
 
     def _remember(self, user_id: str, strike_id: str, outcome: StrikeOutcome) -> None:
@@ -255,14 +255,16 @@ class RaidActor(Actor):
                 claimed=dict(player.claimed),
             )
         active = status_at(self.state.boss, message.now) is RaidStatus.ACTIVE
-        return PlayerView(copy, active, self.context.max_team_size)
+        return PlayerView(copy, active, self.state.boss.event_end)
 
-    def _end(self, message: EndRaidRequest) -> RaidStatus:
-        before = self.state.boss.status
-        status = end_raid(self.state.boss, message.now)
+    def _end(self, message: EndRaidRequest) -> tuple[RaidStatus, float | None]:
+        """End the raid now (a raid already over keeps its status); (status, ended_at)."""
+        boss = self.state.boss
+        before = boss.status
+        status = end_raid(boss, message.now)
         if status is not before:
-            self.sinks.status_changed(self.raid_id, status, message.now)
-        return status
+            self.sinks.status_changed(self.raid_id, status, boss.ended_at)
+        return status, boss.ended_at
 
     def _summary(self, message: SummaryRequest) -> RaidSummary:
         boss = self.state.boss
@@ -278,4 +280,4 @@ class RaidActor(Actor):
     def _tick(self, message: Tick) -> None:
         changed = advance_status(self.state.boss, message.now)
         if changed is not None:
-            self.sinks.status_changed(self.raid_id, changed, message.now)
+            self.sinks.status_changed(self.raid_id, changed, self.state.boss.ended_at)

@@ -45,7 +45,7 @@ from actors.player_actor import PlayerClaim, PlayerStrike
 from actors.players import PlayerPool
 from actors.raid_actor import RaidActor, RaidSinks, StrikePayload
 from actors.raids import CharacterGrant, create_raid, not_found, roster_of, validate_grants
-from actors.restore import restore_raid
+from actors.restore import RestoreError, restore_raid
 from actors.snapshotter import (
     Capture,
     CaptureFailed,
@@ -61,7 +61,7 @@ from persistence.errors import JournalWriteFailed, RosterConflict
 from persistence.journal import JournalEntry, JournalWriter
 from persistence.records import SnapshotInfo
 from raid.codec import result_from_dict
-from raid.config import Action, Config
+from raid.config import Action, Config, CurseKind
 from raid.errors import ErrorCode, ProtocolError, RaidError, Rejection, Unavailable
 from raid.models import RaidState, RaidStatus, Roster
 from raid.strike import StrikeCommand, StrikeResult
@@ -105,6 +105,12 @@ class LiveRaid:
     hp_events_per_s: float
     total_hp: int
     last_entry: JournalEntry | None = None  # the newest entry submitted for this raid
+    committed_seq: int = 0  # the raid's last committed strike
+    snapshot_seq: int = 0  # the seq of its latest snapshot
+
+    @property
+    def needs_snapshot(self) -> bool:
+        return self.committed_seq != self.snapshot_seq
 
 
 @dataclass(slots=True)
@@ -153,6 +159,7 @@ class RaidService:
         self.players = PlayerPool(
             config.actors.max_player_actors,
             config.actors.player_idle_s,
+            safe_team_size(config),
             on_count=lambda n: self.metrics.live_actors.labels(kind="player").set(n),
         )
         self.ready = False  # True once every unfinished raid is restored
@@ -186,16 +193,14 @@ class RaidService:
         for row in await self.db.list_boss_raids():
             status = RaidStatus(row.status)
             self.known[row.raid_id] = KnownRaid(row.name, status)
-            if not status.is_final or self._in_grace(row.ended_at or row.event_end, now):
+            grace = json.loads(row.template_json)["settings"]["claim_grace_s"]
+            if not status.is_final or now <= (row.ended_at or row.event_end) + grace:
                 await self._load(row.raid_id)
         self._tasks = [
             asyncio.create_task(self._clock_loop(), name="raid-clock"),
             asyncio.create_task(self._snapshot_loop(), name="raid-snapshots"),
         ]
         self.ready = True
-
-    def _in_grace(self, ended_at: float, now: float) -> bool:
-        return now <= ended_at + self.config.raid.claim_grace_s
 
     async def stop(self) -> None:
         """Commit what is in flight, take a final snapshot of every raid, stop the actors."""
@@ -207,7 +212,9 @@ class RaidService:
                 await task
         if self.journal is not None:
             await self.journal.stop()
-        for raid_id in list(self.live):
+        for raid_id, live in list(self.live.items()):
+            if not live.needs_snapshot:
+                continue
             try:
                 await self.snapshot(raid_id)
             except RaidError as error:
@@ -255,8 +262,12 @@ class RaidService:
                         restored.replayed,
                         extra={"raid": raid_id},
                     )
-                self.known[raid_id] = KnownRaid(restored.row.name, restored.state.boss.status)
+                boss = restored.state.boss
+                self.known[raid_id] = KnownRaid(restored.row.name, boss.status)
                 live = self._start_raid(restored.state, restored.shadow)
+                live.snapshot_seq = restored.snapshot_seq
+                if boss.status.value != restored.row.status:
+                    self._on_status_changed(raid_id, boss.status, boss.ended_at)
             future.set_result(live)
             return live
         except BaseException as exc:
@@ -269,6 +280,13 @@ class RaidService:
     def _start_raid(self, state: RaidState, shadow: RaidState) -> LiveRaid:
         assert self.bridge is not None and self.snapshotter is not None
         raid_id = state.boss.raid_id
+        unknown = sorted(
+            {*state.boss.active_curses, *state.boss.curse_pool} - set(self.rules.curses)
+        )
+        if unknown:
+            raise RestoreError(
+                f"raid {raid_id} uses curse(s) {unknown} that the config no longer defines"
+            )
         generation = self._generations.get(raid_id, 0) + 1
         self._generations[raid_id] = generation
         bridge = self.bridge
@@ -277,8 +295,8 @@ class RaidService:
             accepted=lambda entry, reply, outcome: bridge.post(
                 self._accept, entry, reply.future, outcome
             ),
-            status_changed=lambda rid, status, now: bridge.post(
-                self._on_status_changed, rid, status, now
+            status_changed=lambda rid, status, ended_at: bridge.post(
+                self._on_status_changed, rid, status, ended_at
             ),
             crashed=lambda rid, gen, exc: bridge.post(self._on_crashed, rid, gen, exc),
         )
@@ -289,6 +307,8 @@ class RaidService:
             generation=generation,
             hp_events_per_s=state.boss.settings.hp_events_per_s,
             total_hp=state.boss.total_hp,
+            committed_seq=state.boss.strike_count,
+            snapshot_seq=state.boss.strike_count,
         )
         self.live[raid_id] = live
         self.snapshotter.tell(Track(shadow))
@@ -368,16 +388,15 @@ class RaidService:
         for raid_id in raids:
             self._spawn(self.restart(raid_id, f"journal write failed: {exc}"), "restart")
 
-    def _on_status_changed(self, raid_id: str, status: RaidStatus, now: float) -> None:
+    def _on_status_changed(self, raid_id: str, status: RaidStatus, ended_at: float | None) -> None:
         known = self.known.get(raid_id)
         if known is not None:
             known.status = status
         self.players.invalidate_raid(raid_id)
-        boss_ended_at = now if status.is_final else None
         if self.snapshotter is not None:
-            self.snapshotter.tell(StatusChanged(raid_id, status, boss_ended_at))
+            self.snapshotter.tell(StatusChanged(raid_id, status, ended_at))
         self._spawn(
-            self.db.update_boss_raid_state(raid_id, status=status.value, ended_at=boss_ended_at),
+            self.db.update_boss_raid_state(raid_id, status=status.value, ended_at=ended_at),
             f"status-{raid_id}",
         )
         if status in (RaidStatus.ENDED, RaidStatus.EXPIRED):
@@ -415,9 +434,15 @@ class RaidService:
                 group.results.append(payload.result)
                 group.events.extend(payload.events)
                 results.append(payload.result)
+        if results and self.snapshotter is not None:
+            self.snapshotter.tell(Committed(results))
         for raid_id, group in per_raid.items():
             last = group.results[-1]
             live = self.live.get(raid_id)
+            if live is not None:
+                live.committed_seq = last.seq
+            if last.victory:
+                self._on_status_changed(raid_id, RaidStatus.DEFEATED, last.at)
             hp = {
                 "current_hp": last.boss_hp,
                 "total_hp": live.total_hp if live is not None else last.boss_hp,
@@ -425,8 +450,6 @@ class RaidService:
                 "analysis_points": last.analysis_total,
             }
             self._publish(raid_id, group.events, live, hp, len(group.results))
-        if results and self.snapshotter is not None:
-            self.snapshotter.tell(Committed(results))
 
     # -- clock ------------------------------------------------------------------------------
 
@@ -452,7 +475,9 @@ class RaidService:
     async def _snapshot_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.persistence.snapshot_interval_s)
-            for raid_id in list(self.live):
+            for raid_id, live in list(self.live.items()):
+                if not live.needs_snapshot:
+                    continue
                 try:
                     await self.snapshot(raid_id)
                 except RaidError as error:
@@ -483,6 +508,9 @@ class RaidService:
                 log.exception("saving a snapshot of %s failed", raid_id)
                 raise Unavailable(f"snapshot of {raid_id} failed: {exc}") from exc
             self.metrics.snapshot.observe(time.perf_counter() - started)
+            live = self.live.get(raid_id)
+            if live is not None:
+                live.snapshot_seq = max(live.snapshot_seq, info.seq)
             return info
 
     # -- calls into actors --------------------------------------------------------------------
@@ -526,13 +554,13 @@ class RaidService:
     # -- player ops (RaidServiceProtocol) -----------------------------------------------------
 
     async def hello(self, user_id: str, role: str) -> dict[str, Any]:
-        return {
-            "server_time": self.clock(),
-            "raids": [
-                {"raid_id": raid_id, "name": known.name, "status": known.status.value}
-                for raid_id, known in self.known.items()
-            ],
-        }
+        """Every raid in the database (also those created by the CLI while running)."""
+        raids = []
+        for row in await self.db.list_boss_raids():
+            known = self.known.get(row.raid_id)
+            status = known.status.value if known is not None else row.status
+            raids.append({"raid_id": row.raid_id, "name": row.name, "status": status})
+        return {"server_time": self.clock(), "raids": raids}
 
     async def hub(self, user_id: str, raid_id: str) -> dict[str, Any]:
         live = await self._raid(raid_id)
@@ -674,9 +702,9 @@ class RaidService:
     async def end_raid(self, raid_id: str) -> RaidStatus:
         live = await self._raid(raid_id)
         now = self.clock()
-        status: RaidStatus = await self._call(live.ref, lambda reply: EndRaidRequest(now, reply))
-        await self.db.update_boss_raid_state(raid_id, status=status.value, ended_at=now)
-        return status
+        status, ended_at = await self._call(live.ref, lambda reply: EndRaidRequest(now, reply))
+        await self.db.update_boss_raid_state(raid_id, status=status.value, ended_at=ended_at)
+        return RaidStatus(status)
 
     async def grant_roster(self, user_id: str, grants: list[CharacterGrant]) -> list[str]:
         rows = validate_grants(self.config, user_id, grants)
@@ -686,6 +714,12 @@ class RaidService:
             raise Rejection(ErrorCode.BAD_REQUEST, str(exc)) from None
         self._rosters.pop(user_id, None)
         return ids
+
+
+def safe_team_size(config: Config) -> int:
+    """The largest team no team_cap curse of the config can make invalid."""
+    caps = [c.max for c in config.rules.curses.values() if c.kind is CurseKind.TEAM_CAP]
+    return min([config.rules.player.max_team_size] + [int(cap) for cap in caps if cap])
 
 
 def _json(text: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from persistence.database import Database
 from persistence.lock import DatabaseLock
 from raid.config import Config
 from server.demo import DEMO_PLAYERS, demo_user, seed_demo
+from server.errors import StartupError
 from server.gateway import Gateway, GatewayConfig, serve
 from server.http import load_index_html, make_http_handler
 from server.metrics import Metrics
@@ -25,10 +26,6 @@ log = logging.getLogger("raid.app")
 
 DEFAULT_SECRET = "change-me"
 SHUTDOWN_GRACE_S = 10.0
-
-
-class StartupError(Exception):
-    """The server refuses to start; the message is the one-line reason."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,8 +27,10 @@ from persistence.lock import DatabaseLock
 from raid.config import Config, load_config
 from raid.errors import ConfigError, RaidError
 from raid.lifecycle import status_at
-from server.app import ServeOptions, StartupError, run
+from server.app import ServeOptions, run
+from server.errors import StartupError
 from server.logs import configure_logging
+from server.requests import MAX_ID_LEN
 from server.tokens import ROLES, issue_token
 
 
@@ -83,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = exc.message if isinstance(exc, RaidError) else str(exc)
         print(f"raid-server: {message}", file=sys.stderr)
         return 1
+    except sqlite3.DatabaseError as exc:
+        print(f"raid-server: {args.db}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _missing(args: argparse.Namespace) -> str | None:
@@ -113,6 +119,8 @@ def _token(args: argparse.Namespace, config: Config) -> int:
     ttl = config.server.token_ttl_s if args.ttl is None else args.ttl
     if ttl <= 0:
         raise UsageError("--ttl must be positive")
+    if not 1 <= len(args.user) <= MAX_ID_LEN:
+        raise UsageError(f"--user must be 1 to {MAX_ID_LEN} characters")
     print(issue_token(_secret(config), args.user, args.role, ttl, time.time()))
     return 0
 
@@ -246,11 +254,22 @@ def _restore(args: argparse.Namespace, config: Config) -> int:
             if await db.get_boss_raid_by_id(args.raid_id) is None:
                 raise UsageError(f"no raid {args.raid_id!r}")
             result = await db.rollback_to_snapshot(args.raid_id, args.snapshot)
+            snapshot = await db.load_snapshot(args.raid_id, args.snapshot)
+            if snapshot is not None:
+                boss = json.loads(snapshot.raid_state_json)
+                await db.update_boss_raid_state(
+                    args.raid_id, status=boss["status"], ended_at=boss["ended_at"]
+                )
             print(
                 f"raid {args.raid_id} rolled back to snapshot {args.snapshot}: "
                 f"{result.rolled_back_strikes} strikes and {result.rolled_back_snapshots} "
                 "later snapshots marked rolled back"
             )
+            if result.rolled_back_delivered_grants:
+                print(
+                    f"note: {result.rolled_back_delivered_grants} rolled-back strike rewards "
+                    "had already been acknowledged by the game backend"
+                )
             return 0
 
         return _with_db(args, config, work)

@@ -10,6 +10,7 @@ import random
 from actors.raids import CharacterGrant
 from actors.service import RaidService
 from raid.models import RaidStatus
+from server.errors import StartupError
 
 DEMO_PLAYERS = 20
 DEMO_SEED = 20261125
@@ -46,5 +47,7 @@ async def seed_demo(service: RaidService) -> str:
     for raid_id, known in service.known.items():
         if known.status is RaidStatus.ACTIVE:
             return raid_id
+    if not config.bosses:
+        raise StartupError(f"{config.source}: bosses: --demo needs at least one boss template")
     boss = next(iter(config.bosses))
     return await service.create_raid(boss)
