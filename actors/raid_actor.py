@@ -43,7 +43,7 @@ from raid.config import Rules
 from raid.errors import RaidError, Unavailable
 from raid.leaderboard import Leaderboards
 from raid.lifecycle import advance_status, end_raid, status_at
-from raid.models import PlayerRaidState, RaidState, RaidStatus
+from raid.models import RaidState, RaidStatus
 from raid.rewards import apply_claim, claimable, decide_claim
 from raid.scoring import ScoringContext
 from raid.strike import apply_strike, changes_scoring, decide_strike
@@ -238,22 +238,7 @@ class RaidActor(Actor):
 
     def _player_state(self, message: PlayerStateRequest) -> PlayerView:
         player = self.state.players.get(message.user_id)
-        copy = None
-        if player is not None:
-            copy = PlayerRaidState(
-                user_id=player.user_id,
-                raid_id=player.raid_id,
-                last_strike_time=player.last_strike_time,
-                cooldown_until=player.cooldown_until,
-                exhausted=dict(player.exhausted),
-                personal_damage=player.personal_damage,
-                personal_analysis=player.personal_analysis,
-                strikes=player.strikes,
-                damage_seq=player.damage_seq,
-                analysis_seq=player.analysis_seq,
-                strike_ids=dict(player.strike_ids),
-                claimed=dict(player.claimed),
-            )
+        copy = None if player is None else player.copy()
         active = status_at(self.state.boss, message.now) is RaidStatus.ACTIVE
         return PlayerView(copy, active, self.state.boss.event_end)
 

@@ -9,10 +9,11 @@ serialised (snapshots are incremental), so its cost follows activity, not raid s
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from actors.base import Actor
 from actors.bridge import Reply
@@ -21,8 +22,6 @@ from raid.models import RaidState, RaidStatus
 from raid.strike import StrikeResult, apply_strike
 
 log = logging.getLogger(__name__)
-
-_COMPACT = (",", ":")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +141,9 @@ class Snapshotter(Actor):
             seq=boss.strike_count,
             current_hp=boss.current_hp,
             strike_count=boss.strike_count,
-            raid_state_json=json.dumps(boss_to_dict(boss), separators=_COMPACT),
+            raid_state_json=orjson.dumps(boss_to_dict(boss)).decode(),
             players=[
-                (user, json.dumps(player_to_dict(players[user]), separators=_COMPACT))
-                for user in sorted(dirty)
+                (user, orjson.dumps(player_to_dict(players[user])).decode())
+                for user in dirty
             ],
         )

@@ -29,6 +29,7 @@ from actors.raids import CharacterGrant
 from actors.service import RaidService
 from persistence.database import Database
 from raid.config import load_config
+from server.app import freeze_startup_state, tune_runtime
 from server.metrics import Metrics
 from server.requests import Action, Strike
 
@@ -59,13 +60,6 @@ victory_cache = { gems = 1 }
 
 ROSTER = 12
 TEAM = 3
-
-
-def tune_gc() -> None:
-    """What the server does after start-up (server.app): long-lived state out of the GC's way."""
-    from server.app import tune_gc as server_tune_gc
-
-    server_tune_gc()
 
 
 def rss_bytes() -> int:
@@ -191,15 +185,22 @@ async def main_async(args: argparse.Namespace) -> None:
         try:
             for index in range(args.players):
                 user = f"p{index}"
-                await service.grant_roster(user, [
-                    CharacterGrant(f"{user}-c{n}", "x", 3,
-                                   {"power": 40 + n, "endurance": 30 + n},
-                                   (("fire", "water", "wind")[n % 3], "striker"))
-                    for n in range(ROSTER)
-                ])  # fmt: skip
+                await service.grant_roster(
+                    user,
+                    [
+                        CharacterGrant(
+                            f"{user}-c{n}",
+                            "x",
+                            3,
+                            {"power": 40 + n, "endurance": 30 + n},
+                            (("fire", "water", "wind")[n % 3], "striker"),
+                        )
+                        for n in range(ROSTER)
+                    ],
+                )
             raid_id = await service.create_raid("titan")
             await run_strikes(service, raid_id, args.players, args.players, prefix="warm")
-            tune_gc()
+            freeze_startup_state()  # as the server does once it has started
             runs = []
             for number in range(args.repeat):
                 runs.append(
@@ -221,20 +222,28 @@ async def main_async(args: argparse.Namespace) -> None:
                 f"journal: {batches:.0f} group commits, {entries / max(batches, 1):.0f} strikes "
                 f"per commit on average, {commit_s / max(batches, 1) * 1000:.1f} ms per commit"
             )
-            print(f"actor path, {args.players} concurrent players: median {rate:,.0f} strikes/s, "
-                  f"p50 {p50:.2f} ms, p99 {p99:.2f} ms")  # fmt: skip
+            print(
+                f"actor path, {args.players} concurrent players: median {rate:,.0f} strikes/s, "
+                f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+            )
         finally:
             await service.stop()
             await db.close()
     pure = pure_rules_rate()
     ask = bare_ask_rate()
-    print(f"baseline pure rules (decide+apply, same run): {pure:,.0f}/s; ratio actor path / "
-          f"rules = {rate / pure:.2f}")  # fmt: skip
-    print(f"baseline bare pykka ask, pipelined: {ask:,.0f}/s; ratio actor path / ask = "
-          f"{rate / ask:.2f}")  # fmt: skip
+    print(
+        f"baseline pure rules (decide+apply, same run): {pure:,.0f}/s; ratio actor path / "
+        f"rules = {rate / pure:.2f}"
+    )
+    print(
+        f"baseline bare pykka ask, pipelined: {ask:,.0f}/s; ratio actor path / ask = "
+        f"{rate / ask:.2f}"
+    )
     per_actor, per_start = player_actor_cost(args.actors)
-    print(f"PlayerActor: {per_actor / 1024:.1f} KiB RSS and {per_start * 1000:.2f} ms to start, "
-          f"each ({args.actors} started)")  # fmt: skip
+    print(
+        f"PlayerActor: {per_actor / 1024:.1f} KiB RSS and {per_start * 1000:.2f} ms to start, "
+        f"each ({args.actors} started)"
+    )
 
 
 def main() -> None:
@@ -244,8 +253,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--actors", type=int, default=2000)
     args = parser.parse_args()
-    print(f"python {platform.python_version()} on {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores")  # fmt: skip
+    print(
+        f"python {platform.python_version()} on {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores"
+    )
+    tune_runtime()  # as the server does (server.app)
     asyncio.run(main_async(args))
 
 

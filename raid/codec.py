@@ -204,15 +204,21 @@ def draws_to_dict(result: StrikeResult) -> dict[str, Any]:
     }
 
 
+_ACTIONS = {action.value: action for action in Action}
+
+
 def result_from_dict(raw: Mapping[str, Any]) -> StrikeResult:
+    """The inverse of ``result_to_dict`` (start-up replay runs it once per journal entry)."""
     base_num, _, base_den = str(raw["base"]).partition("/")
+    breakthroughs = raw["breakthroughs"]
+    retaliations = raw["retaliations"]
     return StrikeResult(
         raid_id=raw["raid_id"],
         seq=raw["seq"],
         at=raw["at"],
         user_id=raw["user_id"],
         strike_id=raw["strike_id"],
-        action=Action(raw["action"]),
+        action=_ACTIONS[raw["action"]],
         team=tuple(raw["team"]),
         base_num=int(base_num),
         base_den=int(base_den),
@@ -222,8 +228,8 @@ def result_from_dict(raw: Mapping[str, Any]) -> StrikeResult:
         analysis_points=raw["analysis_points"],
         boss_hp=raw["boss_hp"],
         analysis_total=raw["analysis_total"],
-        breakthroughs=tuple(Breakthrough(i, w) for i, w in raw["breakthroughs"]),
-        retaliations=tuple(Retaliation(c, r) for c, r in raw["retaliations"]),
+        breakthroughs=tuple(Breakthrough(i, w) for i, w in breakthroughs) if breakthroughs else (),
+        retaliations=tuple(Retaliation(c, r) for c, r in retaliations) if retaliations else (),
         hp_milestones=tuple(raw["hp_milestones"]),
         victory=raw["victory"],
         cooldown_until=raw["cooldown_until"],

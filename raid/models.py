@@ -7,6 +7,7 @@ which a player's totals last rose, for leaderboard ties).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -91,6 +92,23 @@ class PlayerRaidState:
     claimed: dict[str, float] = field(default_factory=dict)
     """Claimed reward key -> when (claimable keys only; strike rewards live in strike_ids)."""
 
+    def copy(self) -> PlayerRaidState:
+        """An independent copy (the dicts are copied; their keys and values are immutable)."""
+        return PlayerRaidState(
+            user_id=self.user_id,
+            raid_id=self.raid_id,
+            last_strike_time=self.last_strike_time,
+            cooldown_until=self.cooldown_until,
+            exhausted=dict(self.exhausted),
+            personal_damage=self.personal_damage,
+            personal_analysis=self.personal_analysis,
+            strikes=self.strikes,
+            damage_seq=self.damage_seq,
+            analysis_seq=self.analysis_seq,
+            strike_ids=dict(self.strike_ids),
+            claimed=dict(self.claimed),
+        )
+
     def is_exhausted(self, character_id: str, now: float) -> bool:
         if character_id not in self.exhausted:
             return False
@@ -104,6 +122,13 @@ class RaidState:
 
     boss: BossRaidState
     players: dict[str, PlayerRaidState] = field(default_factory=dict)
+
+    def copy(self) -> RaidState:
+        """An independent copy of the whole raid (much cheaper than rebuilding it)."""
+        return RaidState(
+            dataclasses.replace(self.boss),
+            {user: player.copy() for user, player in self.players.items()},
+        )
 
     def player(self, user_id: str) -> PlayerRaidState:
         """The player's state, created empty on first use."""
