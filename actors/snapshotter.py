@@ -143,7 +143,6 @@ class Snapshotter(Actor):
             strike_count=boss.strike_count,
             raid_state_json=orjson.dumps(boss_to_dict(boss)).decode(),
             players=[
-                (user, orjson.dumps(player_to_dict(players[user])).decode())
-                for user in dirty
+                (user, orjson.dumps(player_to_dict(players[user])).decode()) for user in dirty
             ],
         )
