@@ -62,6 +62,7 @@ class ServerConfig:
     ping_timeout_s: float
     secret: str
     token_ttl_s: float
+    hello_timeout_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,6 +469,7 @@ def _server(node: _Node) -> ServerConfig:
         "ping_timeout_s",
         "secret",
         "token_ttl_s",
+        "hello_timeout_s",
     )
     return ServerConfig(
         host=node.string("host"),
@@ -481,6 +483,7 @@ def _server(node: _Node) -> ServerConfig:
         ping_timeout_s=node.number("ping_timeout_s", 0.01),
         secret=node.string("secret"),
         token_ttl_s=node.number("token_ttl_s", 1),
+        hello_timeout_s=node.number("hello_timeout_s", 0.01),
     )
 
 

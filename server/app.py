@@ -76,6 +76,7 @@ async def _serve(config: Config, options: ServeOptions) -> None:
                 ping_interval_s=cfg.ping_interval_s,
                 ping_timeout_s=cfg.ping_timeout_s,
                 compression=cfg.compression,
+                hello_timeout_s=cfg.hello_timeout_s,
             ),
             metrics,
         )

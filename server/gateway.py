@@ -70,6 +70,7 @@ class GatewayConfig:
     ping_interval_s: float = 20.0  # keepalive ping period; 0 disables keepalive
     ping_timeout_s: float = 20.0  # a ping unanswered this long drops the peer
     compression: bool = False  # permessage-deflate
+    hello_timeout_s: float = 10.0  # a connection with no successful hello by then is closed
 
 
 class RaidServiceProtocol(Protocol):
@@ -128,6 +129,7 @@ class Gateway:
         self.metrics = metrics
         self._clock = clock  # wall clock: server_time and token expiry
         self._sessions: set[Session] = set()  # open sessions, for close_all
+        self._closing: set[asyncio.Task[None]] = set()  # closes started by timers
 
     @property
     def sessions(self) -> frozenset[Session]:
@@ -145,6 +147,8 @@ class Gateway:
         self.metrics.connections.inc()
         logger.info("connected", extra=session.log_extra)
         in_flight: set[asyncio.Task[None]] = set()
+        loop = asyncio.get_running_loop()
+        unauthenticated = loop.call_later(cfg.hello_timeout_s, self._hello_overdue, session)
         try:
             async for data in connection:
                 task = await self._on_frame(session, data)
@@ -154,7 +158,18 @@ class Gateway:
         except ConnectionClosed:
             pass  # abnormal closes (1009, 1011, lost TCP) end the session like normal ones
         finally:
+            unauthenticated.cancel()
             await self._finish(session, in_flight)
+
+    def _hello_overdue(self, session: Session) -> None:
+        """Close a connection that never authenticated: it holds a socket for nothing."""
+        if not session.authenticated and not session.closing:
+            logger.info("no hello in time: closing with 1008", extra=session.log_extra)
+            task = asyncio.ensure_future(
+                session.close(CloseCode.POLICY_VIOLATION, "hello expected first")
+            )
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def close_all(self, code: int = CloseCode.GOING_AWAY, reason: str = "") -> None:
         """Close every session gracefully: queued frames are sent, then the close frame."""

@@ -255,3 +255,21 @@ async def test_an_oversized_frame_closes_with_1009(server: ServerProcess) -> Non
     await asyncio.wait_for(client.connection.wait_closed(), 10)
     assert client.connection.close_code == 1009
     await client.close()
+
+
+async def test_a_connection_without_hello_is_closed(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    text = config.read_text().replace("[server]\n", "[server]\nhello_timeout_s = 0.3\n", 1)
+    config.write_text(text)
+    server = start_server(tmp_path, config_path=config)
+    try:
+        client = await Client.connect(server)
+        await asyncio.wait_for(client.connection.wait_closed(), 10)
+        assert client.connection.close_code == 1008
+        await client.close()
+        polite = await Client.connect(server)
+        await polite.hello("in-time")
+        assert (await polite.ok("ping"))["op"] == "ping.ok"
+        await polite.close()
+    finally:
+        server.stop()
