@@ -161,13 +161,12 @@ def player_actor_cost(count: int) -> tuple[float, float]:
     target = Dummy.start()
     before = rss_bytes()
     began = time.perf_counter()
-    refs = [PlayerActor.start("r", f"u{i}", target) for i in range(count)]
+    refs = [PlayerActor.start("r", f"u{i}", target, 6) for i in range(count)]
     seconds = time.perf_counter() - began
     after = rss_bytes()
-    for ref in refs:
-        ref.stop(block=False)
-    for ref in refs:
-        ref.actor_stopped.wait() if hasattr(ref, "actor_stopped") else None
+    stopping = [ref.stop(block=False) for ref in refs]
+    for future in stopping:
+        future.get()
     target.stop()
     return (after - before) / count, seconds / count
 

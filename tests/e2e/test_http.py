@@ -35,27 +35,18 @@ async def test_health_metrics_page_and_404(
     assert server.http_get("/nope")[0] == 404
 
 
+def serve_once(config: Path, db: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``serve`` that is expected to refuse to start (it must exit on its own)."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run_server.py"), "serve", "--config", str(config),
+         "--db", str(db), "--port", "0"],
+        capture_output=True, text=True, env=env, timeout=TIMEOUT * 3, check=False,
+    )  # fmt: skip
+
+
 def test_default_secret_is_refused_outside_demo(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "RAID_SECRET"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "run_server.py"),
-            "serve",
-            "--config",
-            str(config),
-            "--db",
-            str(tmp_path / "x.db"),
-            "--port",
-            "0",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=TIMEOUT * 3,
-        check=False,
-    )
+    done = serve_once(write_config(tmp_path), tmp_path / "x.db", env)
     assert done.returncode == 1
     assert "default secret" in done.stderr
     assert not (tmp_path / "x.db").exists()
@@ -64,23 +55,7 @@ def test_default_secret_is_refused_outside_demo(tmp_path: Path) -> None:
 def test_bad_config_names_file_key_and_problem(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[scoring]\nweakness_bonus = 0.125\n", encoding="utf-8")
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "run_server.py"),
-            "serve",
-            "--config",
-            str(config),
-            "--db",
-            str(tmp_path / "x.db"),
-            "--port",
-            "0",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT * 3,
-        check=False,
-    )
+    done = serve_once(config, tmp_path / "x.db", dict(os.environ))
     assert done.returncode == 2
     assert (
         f"{config}: scoring.weakness_bonus: 0.125 has more than two decimal places" in done.stderr

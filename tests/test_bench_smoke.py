@@ -1,0 +1,35 @@
+"""The benchmark scripts still run (tiny sizes; no timing is asserted: figures live in
+docs/benchmarks.md, measured with the full sizes)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.timeouts import TIMEOUT
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "expected"),
+    [
+        ("bench.rules_throughput", ["--players", "50", "--strikes", "500", "--repeat", "1"],
+         "decide+apply+leaderboards"),
+        ("bench.journal_throughput", ["--strikes", "300", "--submitters", "20",
+                                      "--baseline-strikes", "20"], "committed strikes/s"),
+        ("bench.actor_throughput", ["--players", "20", "--strikes", "200", "--repeat", "1",
+                                    "--actors", "5"], "actor path, 20 concurrent players"),
+        ("bench.snapshot_restore", ["--players", "200"], "restore: snapshot with 200 players"),
+    ],
+)  # fmt: skip
+def test_benchmark_runs(module: str, args: list[str], expected: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=TIMEOUT * 6, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert expected in done.stdout
