@@ -189,3 +189,31 @@ async def test_loop_stays_responsive_while_a_raid_actor_is_busy(harness: Harness
     assert len(lateness) >= 5
     assert statistics.median(lateness) < 0.005
     assert max(lateness) < 0.1
+
+
+async def test_many_players_through_a_small_actor_pool(tmp_path: Path) -> None:
+    h, service, db = await open_harness(tmp_path, "\n[actors]\nmax_player_actors = 5\n")
+    try:
+        raid_id = await service.create_raid("dummy")
+        users = [f"churn{i:03d}" for i in range(100)]
+        for user in users:
+            await h.grant(user, count=2, power=1)
+        peak = 0
+
+        async def play(user: str) -> int:
+            nonlocal peak
+            done = 0
+            for n in range(2):
+                await h.strike(user, raid_id, [f"{user}-c{n}"], f"{n}")
+                peak = max(peak, len(service.players))
+                done += 1
+            return done
+
+        assert sum(await asyncio.gather(*(play(u) for u in users))) == 200
+        assert peak <= 5
+        assert service.players.started > 5
+        hub = await service.hub("churn000", raid_id)
+        assert hub["raid"]["strike_count"] == 200
+    finally:
+        await service.stop()
+        await db.close()
