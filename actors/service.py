@@ -61,7 +61,7 @@ from persistence.errors import JournalWriteFailed, RosterConflict
 from persistence.journal import JournalEntry, JournalWriter
 from persistence.records import SnapshotInfo
 from raid.codec import result_from_dict
-from raid.config import Action, Config, CurseKind
+from raid.config import Config, CurseKind
 from raid.errors import ErrorCode, ProtocolError, RaidError, Rejection, Unavailable
 from raid.models import RaidState, RaidStatus, Roster
 from raid.strike import StrikeCommand, StrikeResult
@@ -599,7 +599,7 @@ class RaidService:
     async def strike(self, user_id: str, req: Strike) -> dict[str, Any]:
         live = await self._raid(req.raid_id)
         roster = await self._roster(user_id)
-        command = StrikeCommand(user_id, Action(req.action.value), req.team, req.strike_id, roster)
+        command = StrikeCommand(user_id, req.action, req.team, req.strike_id, roster)
         player, learned = self.players.checkout(req.raid_id, user_id, live.ref)
         now = self.clock()
         answer = await self._call(player, lambda reply: PlayerStrike(command, now, reply, learned))

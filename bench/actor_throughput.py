@@ -28,10 +28,10 @@ from actors.player_actor import PlayerActor
 from actors.raids import CharacterGrant
 from actors.service import RaidService
 from persistence.database import Database
-from raid.config import load_config
+from raid.config import Action, load_config
 from server.app import freeze_startup_state, tune_runtime
 from server.metrics import Metrics
-from server.requests import Action, Strike
+from server.requests import Strike
 
 CONFIG = """
 [player]
@@ -105,9 +105,7 @@ async def run_strikes(
 
 
 def pure_rules_rate(seconds: float = 1.0) -> float:
-    from bench.rules_throughput import main as _unused  # noqa: F401 - same machine baseline
     from raid.codec import new_boss_state
-    from raid.config import Action as RuleAction
     from raid.leaderboard import Leaderboards
     from raid.models import Character, RaidState
     from raid.scoring import ScoringContext
@@ -128,9 +126,7 @@ def pure_rules_rate(seconds: float = 1.0) -> float:
     began = time.perf_counter()
     while time.perf_counter() - began < seconds:
         for _ in range(1000):
-            command = StrikeCommand(
-                f"u{count}", RuleAction.ANALYZE, ("c0", "c1", "c2"), "s", roster
-            )
+            command = StrikeCommand(f"u{count}", Action.ANALYZE, ("c0", "c1", "c2"), "s", roster)
             result = decide_strike(config.rules, state, context, command, now, rng)
             apply_strike(state, result, boards)
             count += 1

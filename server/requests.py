@@ -8,7 +8,6 @@ parser, so adding an op is adding a dataclass and a table entry.
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar, Self, TypeVar
 
+from raid.config import Action
 from raid.errors import ErrorCode, ProtocolError
 
 Rid = int | str
@@ -30,11 +30,6 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 T = TypeVar("T")
-
-
-class Action(enum.StrEnum):
-    FIGHT = "fight"
-    ANALYZE = "analyze"
 
 
 def _bad(path: str, problem: str) -> ProtocolError:

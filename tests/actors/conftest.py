@@ -11,9 +11,9 @@ import pytest
 from actors.raids import CharacterGrant
 from actors.service import RaidService
 from persistence.database import Database
-from raid.config import Config, load_config
+from raid.config import Action, Config, load_config
 from server.metrics import Metrics
-from server.requests import Action, Strike
+from server.requests import Strike
 from tests.e2e.harness import TEST_CONFIG
 
 

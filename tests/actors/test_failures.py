@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from persistence.records import RaidRow
+from raid.config import Action
 from raid.errors import ErrorCode, RaidError
-from server.requests import Action
 from tests.actors.conftest import Harness
 from tests.timeouts import TIMEOUT
 

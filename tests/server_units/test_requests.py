@@ -5,11 +5,11 @@ from typing import Any
 
 import pytest
 
+from raid.config import Action
 from raid.errors import ErrorCode, ProtocolError
 from server.requests import (
     ADMIN_OPS,
     PARSERS,
-    Action,
     AdminRaidCreate,
     AdminRaidEnd,
     AdminRewardsAck,
