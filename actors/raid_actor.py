@@ -51,6 +51,9 @@ from raid.views import hub_view, strike_events, team_options_view
 
 log = logging.getLogger(__name__)
 
+ANSWERED_ON_COMMIT = object()
+"""A handler's result meaning: the Reply is answered later (an accepted strike, on commit)."""
+
 RECENT_RESULTS = 50_000
 """Accepted strikes kept in memory to answer repeated strike_ids without a journal read."""
 
@@ -98,7 +101,7 @@ class RaidActor(Actor):
         self.recent: OrderedDict[tuple[str, str], StrikeOutcome] = OrderedDict()
         self.broken = False  # a handler failed mid-change: answer nothing more from this state
         self._handlers: dict[type[Any], Callable[[Any], Any]] = {
-            StrikeRequest: self._strike,
+            StrikeRequest: lambda message: self._strike(message, message.reply),
             ClaimRequest: self._claim,
             HubRequest: self._hub,
             TeamOptionsRequest: self._team_options,
@@ -124,8 +127,6 @@ class RaidActor(Actor):
             log.error("raid %s: unexpected message %r", self.raid_id, message)
             return None
         reply = getattr(message, "reply", None)
-        if reply is not None and isinstance(message, StrikeRequest) and not self.broken:
-            return self._strike_with_reply(message, reply)
         if self.broken:
             failure = Unavailable(f"raid {self.raid_id} is restarting; try again")
             if reply is None:
@@ -148,36 +149,20 @@ class RaidActor(Actor):
             self.sinks.crashed(self.raid_id, self.generation, exc)
             self.stop()
             return failure if reply is None else None
-        if reply is not None:
+        if reply is not None and result is not ANSWERED_ON_COMMIT:
             reply.set(result)
         return result
 
     def on_stop(self) -> None:
         fail_pending(self, Unavailable(f"raid {self.raid_id} is restarting; try again"))
 
-    def _strike_with_reply(self, message: StrikeRequest, reply: Reply[Any]) -> None:
-        """A strike from the loop: a new accepted strike is answered after its commit."""
-        try:
-            answer = self._strike(message, reply)
-        except RaidError as error:
-            reply.fail(error)
-        except Exception as exc:
-            log.exception("raid %s crashed on a strike", self.raid_id)
-            reply.fail(Unavailable(f"raid {self.raid_id} is restarting; try again"))
-            self.broken = True
-            self.sinks.crashed(self.raid_id, self.generation, exc)
-            self.stop()
-        else:
-            if answer is not None:
-                reply.set(answer)
-
     # -- handlers ---------------------------------------------------------------------------
 
     def _strike(
-        self, message: StrikeRequest, reply: Reply[Any] | None = None
-    ) -> StrikeOutcome | DuplicateStrike | None:
+        self, message: StrikeRequest, reply: Reply[Any] | None
+    ) -> StrikeOutcome | DuplicateStrike | object:
         """Decide and apply a strike. With ``reply``, a new accepted strike is handed to the
-        loop with it (answered on commit) and None is returned."""
+        loop with it and answered once committed: ``ANSWERED_ON_COMMIT`` is returned."""
         command = message.command
         player = self.state.players.get(command.user_id)
         if player is not None and command.strike_id in player.strike_ids:
@@ -206,7 +191,7 @@ class RaidActor(Actor):
         else:
             self.sinks.accepted(entry, reply, outcome)
         self._remember(command.user_id, command.strike_id, outcome)
-        return outcome if reply is None else None
+        return outcome if reply is None else ANSWERED_ON_COMMIT
 
     def _remember(self, user_id: str, strike_id: str, outcome: StrikeOutcome) -> None:
         self.recent[(user_id, strike_id)] = outcome

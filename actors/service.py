@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
 import pykka
 
 from actors.bridge import LoopBridge, Reply
@@ -607,7 +608,7 @@ class RaidService:
             record = await self.db.get_strike_log(req.raid_id, answer.seq)
             if record is None:
                 raise Unavailable("that strike's report cannot be read right now")
-            return strike_report(result_from_dict(_json(record.result_json)))
+            return strike_report(result_from_dict(orjson.loads(record.result_json)))
         assert isinstance(answer, StrikeOutcome)
         await self._durable(answer.entry)
         return strike_report(answer.result)
@@ -720,11 +721,6 @@ def safe_team_size(config: Config) -> int:
     """The largest team no team_cap curse of the config can make invalid."""
     caps = [c.max for c in config.rules.curses.values() if c.kind is CurseKind.TEAM_CAP]
     return min([config.rules.player.max_team_size] + [int(cap) for cap in caps if cap])
-
-
-def _json(text: str) -> dict[str, Any]:
-    value: dict[str, Any] = json.loads(text)
-    return value
 
 
 class _JournalMetrics:

@@ -228,13 +228,7 @@ class Database:
         if not records and not claims:
             self._pool.require_open()
             return
-        strike_rows = [rows.strike_params(record) for record in records]
-        grant_rows = [
-            rows.grant_params(record.grant, record.seq)
-            for record in records
-            if record.grant is not None
-        ] + [rows.grant_params(claim, None) for claim in claims]
-        await self._pool.run_transaction(_insert_journal_batch, strike_rows, grant_rows)
+        await self._pool.run_transaction(_insert_journal_batch, records, claims)
 
     async def get_raid_strike_logs_by_raid(
         self, raid_id: str, *, after_seq: int = 0, limit: int | None = None
@@ -598,11 +592,13 @@ def _insert_rows(
 
 
 def _insert_journal_batch(
-    conn: sqlite3.Connection,
-    strike_rows: Sequence[Sequence[object]],
-    grant_rows: Sequence[Sequence[object]],
+    conn: sqlite3.Connection, records: Sequence[StrikeRecord], claims: Sequence[RewardGrant]
 ) -> None:
-    """One group commit's inserts (runs on the writer's thread, inside its transaction)."""
+    """One group commit's inserts, rows encoded here: on the writer's thread, not the loop's."""
+    strike_rows = [rows.strike_params(record) for record in records]
+    grant_rows = [
+        rows.grant_params(record.grant, record.seq) for record in records if record.grant
+    ] + [rows.grant_params(claim, None) for claim in claims]
     if strike_rows:
         _insert_rows(conn, "raid_strike_logs", rows.STRIKE_INSERT_COLUMNS, 17, strike_rows)
     if grant_rows:
