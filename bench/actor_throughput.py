@@ -24,6 +24,8 @@ from typing import Any
 
 import pykka
 
+from actors.base import Actor as ActorBase
+from actors.bridge import LoopBridge
 from actors.player_actor import PlayerActor
 from actors.raids import CharacterGrant
 from actors.service import RaidService
@@ -133,6 +135,32 @@ def pure_rules_rate(seconds: float = 1.0) -> float:
     return count / (time.perf_counter() - began)
 
 
+async def bare_hop_rate(actors: int, total: int = 30_000) -> float:
+    """Round trips loop -> one of ``actors`` idle actors -> loop (through our bridge), with
+    one in flight per actor: the floor cost of the PlayerActor hop, nothing else."""
+
+    class Echo(ActorBase):
+        def on_receive(self, message: Any) -> Any:
+            message[1].set(message[0])
+
+    bridge = LoopBridge(asyncio.get_running_loop())
+    refs = [Echo.start() for _ in range(actors)]
+    per_actor = total // actors
+
+    async def user(index: int) -> None:
+        for number in range(per_actor):
+            reply, future = bridge.reply()
+            refs[index].tell((number, reply))
+            await future
+
+    began = time.perf_counter()
+    await asyncio.gather(*(user(i) for i in range(actors)))
+    rate = per_actor * actors / (time.perf_counter() - began)
+    for ref in refs:
+        ref.stop()
+    return rate
+
+
 def bare_ask_rate(count: int = 20000) -> float:
     class Echo(pykka.ThreadingActor):
         def on_receive(self, message: Any) -> Any:
@@ -224,6 +252,8 @@ async def main_async(args: argparse.Namespace) -> None:
         finally:
             await service.stop()
             await db.close()
+    hop_many = await bare_hop_rate(args.players)
+    hop_few = await bare_hop_rate(100)
     pure = pure_rules_rate()
     ask = bare_ask_rate()
     print(
@@ -233,6 +263,11 @@ async def main_async(args: argparse.Namespace) -> None:
     print(
         f"baseline bare pykka ask, pipelined: {ask:,.0f}/s; ratio actor path / ask = "
         f"{rate / ask:.2f}"
+    )
+    print(
+        f"baseline bare hop loop -> actor -> loop: {hop_many:,.0f}/s with {args.players} "
+        f"actors ({1e6 / hop_many:.0f} us each), {hop_few:,.0f}/s with 100 actors; ratio actor "
+        f"path / hop ({args.players} actors) = {rate / hop_many:.2f}"
     )
     per_actor, per_start = player_actor_cost(args.actors)
     print(
