@@ -7,8 +7,9 @@ large raid at runtime never freezes the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,14 +29,46 @@ class RestoreError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class StateSource:
+    """A restore's decoded inputs (read-only): enough to build the raid's state again.
+
+    The Snapshotter builds its shadow copy from it on its own thread, after the raid is
+    already serving, instead of start-up paying for a second copy.
+    """
+
+    row: RaidRow
+    boss_raw: dict[str, Any]
+    players_raw: list[dict[str, Any]]
+    results: list[StrikeResult]
+    now: float
+
+    def build(self) -> RaidState:
+        with gc_paused():
+            return _build(self.row, self.boss_raw, self.players_raw, self.results, self.now)
+
+
+@dataclass(frozen=True, slots=True)
 class RestoredRaid:
     row: RaidRow
     state: RaidState
     """For the RaidActor."""
-    shadow: RaidState
-    """An independent copy for the Snapshotter."""
+    source: StateSource
+    """For the Snapshotter, which builds its own copy from it."""
     snapshot_seq: int
     replayed: int
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while building a restored state: every object built is kept, and
+    collecting while millions of them are built tripled the restore time."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 async def restore_raid(db: Database, raid_id: str, now: float) -> RestoredRaid | None:
@@ -58,15 +91,9 @@ def build_restored(
     claims: Sequence[RewardGrant],
     now: float,
 ) -> RestoredRaid:
-    """Decode and replay. The cyclic GC is paused meanwhile: the objects built here are all
-    kept, and collecting while building millions of them tripled the restore time."""
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    """Decode and replay (with the cyclic GC paused)."""
+    with gc_paused():
         return _decode_and_replay(row, snapshot, logs, claims, now)
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _decode_and_replay(
@@ -87,10 +114,10 @@ def _decode_and_replay(
             )
         expected += 1
     state = _build(row, boss_raw, players_raw, results, now)
-    shadow = state.copy()
     for claim in claims:
         state.player(claim.user_id).claimed[claim.key] = claim.at
-    return RestoredRaid(row, state, shadow, snapshot.info.seq, len(results))
+    source = StateSource(row, boss_raw, players_raw, results, now)
+    return RestoredRaid(row, state, source, snapshot.info.seq, len(results))
 
 
 def _build(

@@ -46,7 +46,7 @@ from actors.player_actor import PlayerClaim, PlayerStrike
 from actors.players import PlayerPool
 from actors.raid_actor import RaidActor, RaidSinks, StrikePayload
 from actors.raids import CharacterGrant, create_raid, not_found, roster_of, validate_grants
-from actors.restore import RestoreError, restore_raid
+from actors.restore import RestoreError, StateSource, restore_raid
 from actors.snapshotter import (
     Capture,
     CaptureFailed,
@@ -265,7 +265,7 @@ class RaidService:
                     )
                 boss = restored.state.boss
                 self.known[raid_id] = KnownRaid(restored.row.name, boss.status)
-                live = self._start_raid(restored.state, restored.shadow)
+                live = self._start_raid(restored.state, restored.source)
                 live.snapshot_seq = restored.snapshot_seq
                 if boss.status.value != restored.row.status:
                     self._on_status_changed(raid_id, boss.status, boss.ended_at)
@@ -278,7 +278,7 @@ class RaidService:
         finally:
             del self._loading[raid_id]
 
-    def _start_raid(self, state: RaidState, shadow: RaidState) -> LiveRaid:
+    def _start_raid(self, state: RaidState, source: StateSource) -> LiveRaid:
         assert self.bridge is not None and self.snapshotter is not None
         raid_id = state.boss.raid_id
         unknown = sorted(
@@ -312,7 +312,7 @@ class RaidService:
             snapshot_seq=state.boss.strike_count,
         )
         self.live[raid_id] = live
-        self.snapshotter.tell(Track(shadow))
+        self.snapshotter.tell(Track(source))
         self.metrics.live_actors.labels(kind="raid").set(len(self.live))
         return live
 
@@ -363,7 +363,7 @@ class RaidService:
             self.snapshotter.tell(Forget(raid_id))
             restored = await restore_raid(self.db, raid_id, self.clock())
             if restored is not None:
-                new = self._start_raid(restored.state, restored.shadow)
+                new = self._start_raid(restored.state, restored.source)
                 self.journal.reopen_raid(raid_id, new.generation)
         finally:
             del self._restarting[raid_id]
@@ -696,7 +696,7 @@ class RaidService:
         created = await restore_raid(self.db, state.boss.raid_id, now)
         assert created is not None
         self.known[created.row.raid_id] = KnownRaid(created.row.name, created.state.boss.status)
-        self._start_raid(created.state, created.shadow)
+        self._start_raid(created.state, created.source)
         log.info("raid %s created", created.row.raid_id, extra={"raid": created.row.raid_id})
         return created.row.raid_id
 

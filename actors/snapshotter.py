@@ -17,6 +17,7 @@ import orjson
 
 from actors.base import Actor
 from actors.bridge import Reply
+from actors.restore import StateSource
 from raid.codec import boss_to_dict, player_to_dict
 from raid.models import RaidState, RaidStatus
 from raid.strike import StrikeResult, apply_strike
@@ -26,9 +27,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Track:
-    """Start (or restart) following a raid from a freshly restored state."""
+    """Start (or restart) following a raid; its shadow is built here, from the restore's
+    decoded inputs, so that start-up does not pay for a second copy."""
 
-    state: RaidState
+    source: StateSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +108,8 @@ class Snapshotter(Actor):
                 shadow.dirty.add(result.user_id)
             return None
         if isinstance(message, Track):
-            everyone = set(message.state.players)
-            self.shadows[message.state.boss.raid_id] = _Shadow(message.state, everyone)
+            state = message.source.build()
+            self.shadows[state.boss.raid_id] = _Shadow(state, set(state.players))
             return None
         if isinstance(message, Forget):
             self.shadows.pop(message.raid_id, None)

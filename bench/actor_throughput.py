@@ -288,7 +288,10 @@ def main() -> None:
         f"{os.cpu_count()} cores"
     )
     tune_runtime()  # as the server does (server.app)
-    asyncio.run(main_async(args))
+    try:
+        asyncio.run(main_async(args))
+    finally:
+        pykka.ActorRegistry.stop_all()  # a leftover actor thread would keep the process alive
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import pykka
+
 from actors.messages import StrikeRequest, SummaryRequest
 from actors.restore import restore_raid
 from actors.service import RaidService
@@ -172,7 +174,10 @@ def main() -> None:
     args = parser.parse_args()
     print(f"python {platform.python_version()}, {os.cpu_count()} cores")
     tune_runtime()  # as the server does (server.app)
-    asyncio.run(main_async(args.players))
+    try:
+        asyncio.run(main_async(args.players))
+    finally:
+        pykka.ActorRegistry.stop_all()  # a leftover actor thread would keep the process alive
 
 
 if __name__ == "__main__":

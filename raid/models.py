@@ -7,7 +7,6 @@ which a player's totals last rose, for leaderboard ties).
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -122,13 +121,6 @@ class RaidState:
 
     boss: BossRaidState
     players: dict[str, PlayerRaidState] = field(default_factory=dict)
-
-    def copy(self) -> RaidState:
-        """An independent copy of the whole raid (much cheaper than rebuilding it)."""
-        return RaidState(
-            dataclasses.replace(self.boss),
-            {user: player.copy() for user, player in self.players.items()},
-        )
 
     def player(self, user_id: str) -> PlayerRaidState:
         """The player's state, created empty on first use."""
