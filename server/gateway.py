@@ -233,10 +233,13 @@ class Gateway:
             if fields is not None:
                 session.push({"op": f"{req.op}.ok", "rid": rid, **fields})
         except RaidError as exc:
-            self._push_error(session, rid, exc, op=req.op)
+            self._push_error(session, rid, exc, op=req.op, raid=getattr(req, "raid_id", None))
         except Exception:
-            logger.exception("request failed", extra={**session.log_extra, "op": req.op})
-            self._push_error(session, rid, _internal_error(), op=req.op)
+            raid = getattr(req, "raid_id", None)
+            logger.exception(
+                "request failed", extra={**session.log_extra, "op": req.op, "raid": raid}
+            )
+            self._push_error(session, rid, _internal_error(), op=req.op, raid=raid)
 
     async def _dispatch(self, session: Session, rid: Rid, req: Request) -> dict[str, Any] | None:
         """The reply fields, or None when the service pushed the reply itself."""
@@ -296,9 +299,16 @@ class Gateway:
             self.metrics.strike_latency.observe(time.monotonic() - started)
 
     def _push_error(
-        self, session: Session, rid: Rid | None, exc: RaidError, op: str | None
+        self,
+        session: Session,
+        rid: Rid | None,
+        exc: RaidError,
+        op: str | None,
+        raid: str | None = None,
     ) -> None:
         extra = {**session.log_extra, "op": op, "code": exc.code.value}
+        if raid is not None:
+            extra["raid"] = raid
         if not exc.code.is_client_fault:
             logger.error("request failed: %s", exc.message, extra=extra)
         elif exc.code is ErrorCode.RATE_LIMITED:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Mapping
 
@@ -115,11 +116,15 @@ async def test_replies_use_the_format_the_client_used_last() -> None:
         assert isinstance(raw, bytes) and decode(raw)["code"] == "bad_request"
 
 
-async def test_service_errors_become_error_replies() -> None:
+async def test_service_errors_become_error_replies(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="raid.gateway")
     async with run_server() as srv, client(srv) as ws:
         await hello(ws)
         reply = await call(ws, {"op": "raid.hub", "rid": 1, "raid_id": "r2"})
         assert (reply["code"], reply["rid"]) == ("unknown_raid", 1)
+        refused = [r for r in caplog.records if r.getMessage().startswith("request refused")]
+        assert refused and getattr(refused[0], "raid", None) == "r2"
+        assert getattr(refused[0], "user", None) is not None
         reply = await call(ws, {**STRIKE, "rid": 2, "strike_id": "cooldown"})
         assert (reply["code"], reply["retry_after"]) == ("on_cooldown", 12.5)
 
