@@ -17,7 +17,6 @@ evicted actor loses nothing.
 from __future__ import annotations
 
 import logging
-import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -34,9 +33,9 @@ from actors.messages import (
     StrikeOutcome,
     StrikeRequest,
 )
-from raid.errors import ErrorCode, RaidError, Rejection, Unavailable
+from raid.errors import RaidError, Unavailable
 from raid.models import PlayerRaidState
-from raid.strike import StrikeCommand
+from raid.strike import StrikeCommand, cooldown_rejection, exhausted_rejection
 
 log = logging.getLogger(__name__)
 
@@ -149,22 +148,13 @@ class PlayerActor(Actor):
         if len(set(team)) != len(team):
             return
         if now < player.cooldown_until:
-            retry_after = math.ceil((player.cooldown_until - now) * 1000) / 1000
-            raise Rejection(
-                ErrorCode.ON_COOLDOWN,
-                f"on cooldown for {retry_after:.3f} s",
-                retry_after=retry_after,
-            )
+            raise cooldown_rejection(player.cooldown_until, now)
         missing = [c for c in team if c not in command.roster]
         if missing:
             return
         tired = [c for c in team if player.is_exhausted(c, now)]
         if tired:
-            raise Rejection(
-                ErrorCode.CHARACTER_EXHAUSTED,
-                f"already used in this raid: {', '.join(tired)}",
-                character_ids=tired,
-            )
+            raise exhausted_rejection(tired)
 
     def _learn(self, outcome: StrikeOutcome) -> None:
         result = outcome.result

@@ -117,12 +117,7 @@ def decide_strike(
         raise Rejection(ErrorCode.INVALID_TEAM, "a character appears twice in the team")
     player = state.players.get(command.user_id)
     if player is not None and now < player.cooldown_until:
-        retry_after = math.ceil((player.cooldown_until - now) * 1000) / 1000
-        raise Rejection(
-            ErrorCode.ON_COOLDOWN,
-            f"on cooldown for {retry_after:.3f} s",
-            retry_after=retry_after,
-        )
+        raise cooldown_rejection(player.cooldown_until, now)
     roster = command.roster
     members: list[Character] = []
     missing: list[str] = []
@@ -141,12 +136,24 @@ def decide_strike(
     if player is not None:
         tired = [c for c in team if player.is_exhausted(c, now)]
         if tired:
-            raise Rejection(
-                ErrorCode.CHARACTER_EXHAUSTED,
-                f"already used in this raid: {', '.join(tired)}",
-                character_ids=tired,
-            )
+            raise exhausted_rejection(tired)
     return _resolve(rules, state, context, command, members, now, rng)
+
+
+def cooldown_rejection(cooldown_until: float, now: float) -> Rejection:
+    """``on_cooldown``, with retry_after rounded up to the millisecond (never 0)."""
+    retry_after = math.ceil((cooldown_until - now) * 1000) / 1000
+    return Rejection(
+        ErrorCode.ON_COOLDOWN, f"on cooldown for {retry_after:.3f} s", retry_after=retry_after
+    )
+
+
+def exhausted_rejection(tired: list[str]) -> Rejection:
+    return Rejection(
+        ErrorCode.CHARACTER_EXHAUSTED,
+        f"already used in this raid: {', '.join(tired)}",
+        character_ids=tired,
+    )
 
 
 def _resolve(
