@@ -29,13 +29,15 @@ from actors.bridge import LoopBridge
 from actors.player_actor import PlayerActor
 from actors.raids import CharacterGrant
 from actors.service import RaidService
+from bench.titan import TITAN_BOSS
 from persistence.database import Database
 from raid.config import Action, load_config
 from server.app import freeze_startup_state, tune_runtime
 from server.metrics import Metrics
 from server.requests import Strike
 
-CONFIG = """
+CONFIG = (
+    """
 [player]
 strike_cooldown_s = 0
 character_rest = 0.01
@@ -45,20 +47,9 @@ max_player_actors = 5000
 
 [persistence]
 snapshot_interval_s = 3600
-
-[bosses.titan]
-name = "Bench Titan"
-total_hp = 1000000000000000
-duration_s = 1000000
-dominant_stats = ["power", "endurance"]
-weaknesses = ["fire"]
-resistances = ["water"]
-weakness_pool = ["wind", "light"]
-curse_pool = ["brittle_mind", "tidal_ward", "iron_hide", "narrow_pass", "dread_aura", "veil"]
-analysis_thresholds = [1000000000]
-analysis_reward_pool = [{ gems = 1 }]
-victory_cache = { gems = 1 }
 """
+    + TITAN_BOSS
+)
 
 ROSTER = 12
 TEAM = 3

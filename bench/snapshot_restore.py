@@ -29,6 +29,7 @@ import pykka
 from actors.messages import StrikeRequest, SummaryRequest
 from actors.restore import restore_raid
 from actors.service import RaidService
+from bench.titan import TITAN_BOSS
 from persistence.database import Database
 from raid.config import Action, load_config
 from raid.models import Character
@@ -36,26 +37,16 @@ from raid.strike import StrikeCommand
 from server.app import freeze_startup_state, tune_runtime
 from server.metrics import Metrics
 
-CONFIG = """
+CONFIG = (
+    """
 [player]
 strike_cooldown_s = 0
 
 [persistence]
 snapshot_interval_s = 3600
-
-[bosses.titan]
-name = "Bench Titan"
-total_hp = 1000000000000000
-duration_s = 1000000
-dominant_stats = ["power", "endurance"]
-weaknesses = ["fire"]
-resistances = ["water"]
-weakness_pool = ["wind", "light"]
-curse_pool = ["brittle_mind", "tidal_ward", "iron_hide", "dread_aura", "veil"]
-analysis_thresholds = [1000000000]
-analysis_reward_pool = [{ gems = 1 }]
-victory_cache = { gems = 1 }
 """
+    + TITAN_BOSS
+)
 
 
 def roster(user: str) -> Any:
