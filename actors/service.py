@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 import pykka
@@ -84,7 +84,6 @@ from server.session import Session
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 REQUEST_TIMEOUT_S = 30.0
 """An actor that has not answered by then is presumed dead: the caller gets ``unavailable``."""
@@ -115,14 +114,6 @@ class LiveRaid:
 
 
 @dataclass(slots=True)
-class KnownRaid:
-    """What ``hello`` lists: every raid in the database."""
-
-    name: str
-    status: RaidStatus
-
-
-@dataclass(slots=True)
 class _Batch:
     results: list[StrikeResult] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -144,7 +135,7 @@ class RaidService:
         self.metrics = metrics  # Prometheus metrics
         self.clock = clock  # wall clock (unix seconds) handed to the rules as ``now``
         self.live: dict[str, LiveRaid] = {}  # raid_id -> running raid
-        self.known: dict[str, KnownRaid] = {}  # every raid in the database
+        self.statuses: dict[str, RaidStatus] = {}  # raid_id -> status, as this server knows it
         self._restarting: dict[str, asyncio.Future[None]] = {}  # raid_id -> done when back
         self._loading: dict[str, asyncio.Future[LiveRaid | None]] = {}
         self._generations: dict[str, int] = {}  # raid_id -> last generation started
@@ -193,7 +184,7 @@ class RaidService:
         now = self.clock()
         for row in await self.db.list_boss_raids():
             status = RaidStatus(row.status)
-            self.known[row.raid_id] = KnownRaid(row.name, status)
+            self.statuses[row.raid_id] = status
             grace = json.loads(row.template_json)["settings"]["claim_grace_s"]
             if not status.is_final or now <= (row.ended_at or row.event_end) + grace:
                 await self._load(row.raid_id)
@@ -264,7 +255,7 @@ class RaidService:
                         extra={"raid": raid_id},
                     )
                 boss = restored.state.boss
-                self.known[raid_id] = KnownRaid(restored.row.name, boss.status)
+                self.statuses[raid_id] = boss.status
                 live = self._start_raid(restored.state, restored.source)
                 live.snapshot_seq = restored.snapshot_seq
                 if boss.status.value != restored.row.status:
@@ -390,9 +381,8 @@ class RaidService:
             self._spawn(self.restart(raid_id, f"journal write failed: {exc}"), "restart")
 
     def _on_status_changed(self, raid_id: str, status: RaidStatus, ended_at: float | None) -> None:
-        known = self.known.get(raid_id)
-        if known is not None:
-            known.status = status
+        if raid_id in self.statuses:
+            self.statuses[raid_id] = status
         self.players.invalidate_raid(raid_id)
         if self.snapshotter is not None:
             self.snapshotter.tell(StatusChanged(raid_id, status, ended_at))
@@ -558,8 +548,7 @@ class RaidService:
         """Every raid in the database (also those created by the CLI while running)."""
         raids = []
         for row in await self.db.list_boss_raids():
-            known = self.known.get(row.raid_id)
-            status = known.status.value if known is not None else row.status
+            status = self.statuses.get(row.raid_id, RaidStatus(row.status)).value
             raids.append({"raid_id": row.raid_id, "name": row.name, "status": status})
         return {"server_time": self.clock(), "raids": raids}
 
@@ -695,7 +684,7 @@ class RaidService:
         )
         created = await restore_raid(self.db, state.boss.raid_id, now)
         assert created is not None
-        self.known[created.row.raid_id] = KnownRaid(created.row.name, created.state.boss.status)
+        self.statuses[created.row.raid_id] = created.state.boss.status
         self._start_raid(created.state, created.source)
         log.info("raid %s created", created.row.raid_id, extra={"raid": created.row.raid_id})
         return created.row.raid_id

@@ -44,8 +44,8 @@ async def seed_demo(service: RaidService) -> str:
                 )
             )
         await service.grant_roster(user, grants)
-    for raid_id, known in service.known.items():
-        if known.status is RaidStatus.ACTIVE:
+    for raid_id, status in service.statuses.items():
+        if status is RaidStatus.ACTIVE:
             return raid_id
     if not config.bosses:
         raise StartupError(f"{config.source}: bosses: --demo needs at least one boss template")

@@ -11,6 +11,7 @@ import pytest
 from persistence.records import RaidRow
 from raid.config import Action
 from raid.errors import ErrorCode, RaidError
+from raid.models import RaidStatus
 from tests.actors.conftest import Harness
 from tests.timeouts import TIMEOUT
 
@@ -104,4 +105,4 @@ async def test_a_raid_expires_on_time(harness: Harness) -> None:
     raid_id = await service.create_raid("dummy", start=now - 10, end=now + 0.3)
     row = await _row_status(harness, raid_id, "expired")
     assert row.ended_at == now + 0.3
-    assert service.known[raid_id].status.value == "expired"
+    assert service.statuses[raid_id] is RaidStatus.EXPIRED
