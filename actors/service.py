@@ -204,13 +204,7 @@ class RaidService:
                 await task
         if self.journal is not None:
             await self.journal.stop()
-        for raid_id, live in list(self.live.items()):
-            if not live.needs_snapshot:
-                continue
-            try:
-                await self.snapshot(raid_id)
-            except RaidError as error:
-                log.error("final snapshot of %s failed: %s", raid_id, error.message)
+        await self._snapshot_changed("final snapshot")
         self.players.stop_all()
         for live in self.live.values():
             live.ref.stop(block=False)
@@ -466,13 +460,17 @@ class RaidService:
     async def _snapshot_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.persistence.snapshot_interval_s)
-            for raid_id, live in list(self.live.items()):
-                if not live.needs_snapshot:
-                    continue
-                try:
-                    await self.snapshot(raid_id)
-                except RaidError as error:
-                    log.error("snapshot of %s failed: %s", raid_id, error.message)
+            await self._snapshot_changed("snapshot")
+
+    async def _snapshot_changed(self, what: str) -> None:
+        """Snapshot every live raid with journal entries since its last snapshot."""
+        for raid_id, live in list(self.live.items()):
+            if not live.needs_snapshot:
+                continue
+            try:
+                await self.snapshot(raid_id)
+            except RaidError as error:
+                log.error("%s of %s failed: %s", what, raid_id, error.message)
 
     async def snapshot(self, raid_id: str) -> SnapshotInfo:
         """Save a snapshot of the raid as of its last committed journal entry."""
