@@ -140,7 +140,7 @@ function rememberHub(hub) {
   s.meta.set(raid.raid_id, { event_start: raid.event_start, event_end: raid.event_end, status: raid.status, boss_id: raid.boss_id });
   for (const c of raid.active_curses) s.curses.set(c.id, c);
   const listed = s.raids.find((r) => r.raid_id === raid.raid_id);
-  if (listed) listed.status = raid.status;
+  if (listed) Object.assign(listed, { status: raid.status, name: raid.name });
 }
 
 async function selectRaid(raidId) {

@@ -1,0 +1,71 @@
+"""The client survives a server restart (reconnect with back-off, resume or reload) and turns
+every error code into words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from raid.errors import ErrorCode
+from tests.e2e.harness import ServerProcess, start_server, token
+from tests.web.browser import WsPlayer, announcements, hp_bar, open_client, screenshot
+
+
+def test_reconnects_and_resumes_after_a_server_restart(
+    page: Page, server: ServerProcess, raid: str, tmp_path: Path
+) -> None:
+    open_client(page, server, "alice")
+    bar = hp_bar(page)
+    expect(bar).to_have_attribute("aria-valuenow", "1000")
+    bob = WsPlayer(server, "bob")
+    first = bob.ok("strike", raid_id=raid, action="fight", team=["bob-c0"], strike_id="b1")
+    bob.close()
+    expect(bar).to_have_attribute("aria-valuenow", str(first["boss_hp"]))
+
+    server.stop()
+    status = page.locator("#conn")
+    expect(status).to_contain_text("reconnecting")
+    screenshot(page, "reconnecting")
+    restarted = start_server(
+        tmp_path, config_path=server.config_path, db_path=server.db_path, port=server.port
+    )
+    try:
+        expect(status).to_have_text("Connected as alice")
+        # Event numbers restart with the server: the client is told to resync and reloads.
+        expect(announcements(page)).to_contain_text("Reconnected; the raid was reloaded.")
+        expect(bar).to_have_attribute("aria-valuenow", str(first["boss_hp"]))
+        bob = WsPlayer(restarted, "bob")
+        second = bob.ok("strike", raid_id=raid, action="fight", team=["bob-c1"], strike_id="b2")
+        bob.close()
+        expect(bar).to_have_attribute("aria-valuenow", str(second["boss_hp"]))  # live again
+        assert second["boss_hp"] < first["boss_hp"]
+    finally:
+        restarted.stop()
+
+
+def test_every_error_code_has_words(page: Page, server: ServerProcess) -> None:
+    page.goto(f"http://127.0.0.1:{server.port}/")
+    texts: dict[str, str] = page.evaluate(
+        """async (codes) => {
+            const { errorText } = await import("/format.js");
+            const error = (code) => ({ code, message: "team: must be a list", retry_after: 1.5,
+                                       character_ids: ["x"] });
+            return Object.fromEntries(codes.map((c) => [c, errorText(error(c))]));
+        }""",
+        [code.value for code in ErrorCode],
+    )
+    for code, text in texts.items():
+        assert text and "The server refused" not in text and code not in text, (code, text)
+    assert texts["on_cooldown"].endswith("Try again in 2 s.")
+    assert texts["bad_request"].endswith(": team: must be a list.")
+
+
+def test_a_refused_token_is_explained_at_the_login(page: Page, server: ServerProcess) -> None:
+    page.goto(f"http://127.0.0.1:{server.port}/")
+    page.get_by_label("Token", exact=True).fill(token("alice", ttl=-5))  # expired
+    page.get_by_role("button", name="Connect", exact=True).click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "That token was not accepted: it is malformed, expired or signed with another secret."
+    )
+    expect(page.get_by_label("Token", exact=True)).to_be_visible()
