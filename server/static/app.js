@@ -369,10 +369,11 @@ async function opCall(request, describe) {
 const operatorActions = {
   async create(fields) {
     const reply = await opCall({ op: "admin.raid.create", ...fields }, (r) => `Raid ${r.raid_id} created.`);
-    if (!reply) return;
+    if (!reply) return false;
     s.raids.push({ raid_id: reply.raid_id, name: fields.boss, status: "active" });
     await selectRaid(reply.raid_id);
     await loadMeta();
+    return true;
   },
   async snapshot() {
     await opCall({ op: "admin.snapshot", raid_id: s.raidId },
@@ -411,6 +412,7 @@ function renderAll() {
   drawHub();
   drawTeam();
   drawRewards();
+  renderReportView(); // a retaliation's curse is named once the hub has been reloaded
   if (s.role === "admin") renderOperatorView();
 }
 

@@ -10,6 +10,9 @@ function field(label, input) {
 }
 
 export function renderOperator(el, { raid, bosses, pending, message, confirmEnd, actions }) {
+  // Redrawn when the raid changes: keep what the operator was typing, and the focus.
+  const typed = new Map([...el.querySelectorAll("input[name]")].map((i) => [i.name, i.value]));
+  const focusedName = el.contains(document.activeElement) ? document.activeElement.name : null;
   const boss = h("input", { name: "boss", required: true, list: "boss-ids", autocomplete: "off" });
   const raidId = h("input", { name: "raid_id", autocomplete: "off", placeholder: "automatic" });
   const end = h("input", { name: "end", type: "datetime-local" });
@@ -18,10 +21,11 @@ export function renderOperator(el, { raid, bosses, pending, message, confirmEnd,
     h("h2", { id: "operator-title" }, "Operator"),
     h("p", { id: "operator-message", class: message?.error ? "error" : "ok", role: "status" }, message?.text ?? ""),
     h("h3", {}, "Create a raid"),
-    h("form", { class: "stack", onsubmit: (e) => {
+    h("form", { class: "stack", onsubmit: async (e) => {
         e.preventDefault();
-        actions.create({ boss: boss.value.trim(), raid_id: raidId.value.trim() || undefined,
+        const created = await actions.create({ boss: boss.value.trim(), raid_id: raidId.value.trim() || undefined,
           end: end.value ? new Date(end.value).toISOString() : undefined });
+        if (created) for (const input of el.querySelectorAll("input[name]")) input.value = "";
       } },
       field("Boss template", boss),
       h("datalist", { id: "boss-ids" }, bosses.map((b) => h("option", { value: b }))),
@@ -52,4 +56,6 @@ export function renderOperator(el, { raid, bosses, pending, message, confirmEnd,
               h("td", {}, r.id), h("td", {}, r.raid_id), h("td", {}, r.user_id), h("td", {}, rewardLabel(r.key)),
               h("td", {}, bundleText(r.bundle)), h("td", {}, clock(r.at)))))))
         : h("p", { class: "muted" }, "No pending rewards."));
+  for (const input of [boss, raidId, end]) input.value = typed.get(input.name) ?? "";
+  if (focusedName) el.querySelector(`input[name="${focusedName}"]`)?.focus();
 }

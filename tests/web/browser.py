@@ -110,3 +110,13 @@ def number_in(text: str) -> int:
     match = re.search(r"-?\d[\d,]*", text)
     assert match, text
     return int(match.group().replace(",", ""))
+
+
+CONTRAST_JS = (Path(__file__).parent / "contrast.js").read_text(encoding="utf-8")
+
+
+def assert_contrast_aa(page: Page) -> None:
+    """Every visible text on the page meets WCAG AA contrast against its background."""
+    result: dict[str, Any] = page.evaluate(CONTRAST_JS)
+    assert result["checked"] > 10, result
+    assert result["failures"] == [], result["failures"]

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.harness import ServerProcess, start_server
-from tests.web.browser import announcements, screenshot
+from tests.web.browser import announcements, assert_contrast_aa, screenshot
 
 
 @pytest.fixture
@@ -53,6 +53,7 @@ def test_demo_picker_player_then_operator(page: Page, demo: ServerProcess) -> No
     operator.get_by_role("button", name="Refresh pending rewards").click()
     expect(operator.get_by_role("table")).to_contain_text("player01")
     screenshot(operator, "operator")
+    assert_contrast_aa(page)
     operator.get_by_role("button", name="Acknowledge these").click()
     expect(message).to_have_text("1 rewards acknowledged.")
 

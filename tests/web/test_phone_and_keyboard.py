@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.harness import ServerProcess, token
-from tests.web.browser import PHONE, hp_bar, screenshot
+from tests.web.browser import PHONE, assert_contrast_aa, hp_bar, screenshot
 
 
 @pytest.fixture
@@ -56,5 +56,6 @@ def test_play_at_390px_with_the_keyboard(page: Page, server: ServerProcess, raid
     expect(page.get_by_role("checkbox", name="Hero 5", exact=True)).to_be_disabled()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page scrolls sideways: {width} px"
+    assert_contrast_aa(page)
     screenshot(page, "phone")
     screenshot(report, "phone-report")

@@ -8,6 +8,7 @@ from tests.e2e.harness import ServerProcess
 from tests.web.browser import (
     WsPlayer,
     announcements,
+    assert_contrast_aa,
     hp_bar,
     number_in,
     open_client,
@@ -88,4 +89,5 @@ def test_fight_report_live_hp_breakthrough_and_rewards(
     expect(claims).to_have_count(0)
     expect(rewards).to_contain_text("Deal 20 damage: 10 gems")
     screenshot(rewards, "rewards")
+    assert_contrast_aa(page)
     assert number_in(page.locator("#my-damage").inner_text()) == preview
