@@ -81,6 +81,7 @@ function showConnection(info) {
   }[info.state];
   $("conn").textContent = text;
   $("conn").dataset.state = info.state;
+  drawTeam(); // Fight and Analyze wait for the connection
 }
 
 async function loadDemoAccounts() {
@@ -442,6 +443,7 @@ function drawTeam() {
   if (!s.hub || !s.options) return;
   renderTeam($("team"), {
     options: s.options, hub: s.hub, selected: s.team, now: now(), busy: s.busy, error: s.strikeError,
+    offline: !s.conn?.ready,
     onToggle: (id, on) => {
       if (on) s.team.add(id);
       else s.team.delete(id);

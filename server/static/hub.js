@@ -57,7 +57,7 @@ export function renderHub(el, { hub, meta, now, user }) {
     h("h2", { id: "hub-title" }, raid.name),
     h("p", { class: "status-line" },
       h("span", { class: `badge ${raid.status}` }, raid.status), " ",
-      h("span", { id: "raid-time-left" }, left), " · ", `${number(raid.strike_count)} strikes`),
+      h("span", { id: "raid-time-left" }, left), " · ", `${number(raid.strike_count)} strike${raid.strike_count === 1 ? "" : "s"}`),
     bar({ id: "hp-bar", label: "Boss HP", now: raid.current_hp, max: raid.total_hp, cls: "hp",
       text: `${number(raid.current_hp)} / ${number(raid.total_hp)} hp` }),
     analysisBar(raid),

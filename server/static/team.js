@@ -39,7 +39,7 @@ function characterRow(c, { selected, full, hub, now, onToggle }) {
       rest ? h("span", { class: "rest" }, rest) : null));
 }
 
-export function renderTeam(el, { options, hub, selected, now, busy, error, onToggle, onStrike }) {
+export function renderTeam(el, { options, hub, selected, now, busy, offline, error, onToggle, onStrike }) {
   const focusedId = document.activeElement?.id;
   const cap = options.max_team_size;
   const full = selected.size >= cap;
@@ -50,7 +50,7 @@ export function renderTeam(el, { options, hub, selected, now, busy, error, onTog
   const available = sorted.filter((c) => !c.exhausted).length;
   const pv = selected.size ? previewTeam(options, [...selected], hub.raid.current_hp) : null;
   const cooling = hub.me.cooldown_until && hub.me.cooldown_until > now;
-  const disabled = !pv || busy || !active || cooling;
+  const disabled = !pv || busy || offline || !active || cooling;
   replace(el,
     h("h2", { id: "team-title" }, "Team"),
     h("p", { id: "team-cap" }, `Team cap: ${cap}`, capped ? " (lowered by a curse)" : "",
@@ -67,7 +67,7 @@ export function renderTeam(el, { options, hub, selected, now, busy, error, onTog
       h("button", { type: "button", id: "fight", class: "primary", disabled, onclick: () => onStrike("fight") }, "Fight"),
       h("button", { type: "button", id: "analyze", disabled, onclick: () => onStrike("analyze") }, "Analyze")),
     h("p", { id: "strike-hint", class: "muted" },
-      !active ? "This raid is not running." : cooling ? "Your team is recovering (see your cooldown)." : busy ? "Striking…" : ""),
+      offline ? "Waiting for the connection…" : !active ? "This raid is not running." : cooling ? "Your team is recovering (see your cooldown)." : busy ? "Striking…" : ""),
     h("p", { id: "strike-error", class: "error", role: "alert" }, error ?? ""));
   if (focusedId) document.getElementById(focusedId)?.focus();
 }

@@ -45,6 +45,7 @@ def test_reconnects_and_resumes_after_a_server_restart(
 
 
 def test_every_error_code_has_words(page: Page, server: ServerProcess) -> None:
+    """One server for both checks: a server start costs more than the checks."""
     page.goto(f"http://127.0.0.1:{server.port}/")
     texts: dict[str, str] = page.evaluate(
         """async (codes) => {
@@ -60,9 +61,7 @@ def test_every_error_code_has_words(page: Page, server: ServerProcess) -> None:
     assert texts["on_cooldown"].endswith("Try again in 2 s.")
     assert texts["bad_request"].endswith(": team: must be a list.")
 
-
-def test_a_refused_token_is_explained_at_the_login(page: Page, server: ServerProcess) -> None:
-    page.goto(f"http://127.0.0.1:{server.port}/")
+    # A refusal from the server, in words, where it happened: an expired token at the login.
     page.get_by_label("Token", exact=True).fill(token("alice", ttl=-5))  # expired
     page.get_by_role("button", name="Connect", exact=True).click()
     expect(page.get_by_role("alert")).to_have_text(
