@@ -421,7 +421,9 @@ function renderRaidList() {
   const t = now();
   const list = $("raid-list");
   const focused = document.activeElement?.dataset?.raid;
-  replace(list, s.raids.length ? s.raids.map((r) => {
+  const order = { active: 0, scheduled: 1 };
+  const raids = [...s.raids].sort((a, b) => (order[a.status] ?? 2) - (order[b.status] ?? 2));
+  replace(list, raids.length ? raids.map((r) => {
     const meta = s.meta.get(r.raid_id);
     const status = meta?.status ?? r.status;
     return h("li", {},
@@ -490,6 +492,10 @@ function tick() {
   if (cooldown) cooldown.textContent = cooldownText(s.hub.me.cooldown_until, t);
   const until = s.hub.me.cooldown_until;
   if (until && until <= t && until > t - 1.5) drawTeam();
+  // Characters resting for a while come back: ask the server once their time has passed.
+  const rested = Object.entries(s.hub.me.exhausted_characters).some(([id, end]) =>
+    typeof end === "number" && end <= t && s.options?.characters.some((c) => c.character_id === id && c.exhausted));
+  if (rested && Date.now() - s.lastHubLoad > 2000) scheduleRefresh(0);
 }
 
 // ---- start -----------------------------------------------------------------------------------

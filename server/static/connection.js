@@ -61,10 +61,14 @@ export class Connection {
     } catch {
       return; // the close handler schedules the retry
     }
-    if (reply.op === "error") {
+    if (reply.op === "error" && reply.code === "unauthenticated") {
       this.stopped = true;
       ws.close(1000, "token refused");
       this.onRejected(reply);
+      return;
+    }
+    if (reply.op === "error") {
+      ws.close(1000, reply.code); // e.g. unavailable while the server restarts: retry later
       return;
     }
     this.authenticated = true;

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 
 from raid.errors import ErrorCode
 from tests.e2e.harness import ServerProcess, start_server, token
@@ -68,3 +68,57 @@ def test_every_error_code_has_words(page: Page, server: ServerProcess) -> None:
         "That token was not accepted: it is malformed, expired or signed with another secret."
     )
     expect(page.get_by_label("Token", exact=True)).to_be_visible()
+
+
+class Cable:
+    """The page's WebSocket, routed by Playwright to the real server, so a test can cut it.
+
+    While cut, the page's reconnect attempts are closed at once (it backs off and retries).
+    """
+
+    def __init__(self, page: Page) -> None:
+        self.cut = False  # refuse the page's connections
+        self.routes: list[WebSocketRoute] = []  # connections that are up
+        page.route_web_socket("**/ws", self._connect)
+
+    def _connect(self, route: WebSocketRoute) -> None:
+        if self.cut:
+            route.close(code=4000, reason="cable cut")
+            return
+        route.connect_to_server()
+        self.routes.append(route)
+
+    def unplug(self) -> None:
+        self.cut = True
+        for route in self.routes:
+            route.close(code=4000, reason="cable cut")
+        self.routes.clear()
+
+    def plug(self) -> None:
+        self.cut = False
+
+
+def test_a_dropped_connection_resumes_with_the_missed_events(
+    page: Page, server: ServerProcess, raid: str
+) -> None:
+    cable = Cable(page)
+    open_client(page, server, "alice")
+    bar = hp_bar(page)
+    expect(bar).to_have_attribute("aria-valuenow", "1000")
+    cable.unplug()
+    status = page.locator("#conn")
+    expect(status).to_contain_text("reconnecting")
+    expect(page.get_by_role("button", name="Fight", exact=True)).to_be_disabled()
+    bob = WsPlayer(server, "bob")
+    try:  # while alice is away: a breakthrough, and hp going down
+        bob.ok("strike", raid_id=raid, action="analyze", team=["bob-c0"], strike_id="b1")
+        hit = bob.ok("strike", raid_id=raid, action="fight", team=["bob-c1"], strike_id="b2")
+    finally:
+        bob.close()
+    expect(bar).to_have_attribute("aria-valuenow", "1000")  # nothing arrives while cut
+    cable.plug()
+    expect(status).to_have_text("Connected as alice")
+    log = announcements(page)
+    expect(log).to_contain_text("Breakthrough 1!")  # replayed after since_seq
+    expect(bar).to_have_attribute("aria-valuenow", str(hit["boss_hp"]))
+    expect(log).not_to_contain_text("the raid was reloaded")  # no resync was needed
