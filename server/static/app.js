@@ -352,6 +352,8 @@ function labelOf(reply) {
   return `${reply.key} (${bundle || "nothing"})`;
 }
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
 // ---- operator --------------------------------------------------------------------------------
 
 async function opCall(request, describe) {
@@ -394,13 +396,13 @@ const operatorActions = {
     scheduleRefresh(0);
   },
   async loadPending() {
-    const reply = await opCall({ op: "admin.rewards.pending", limit: 100 }, (r) => `${r.rewards.length} pending rewards.`);
+    const reply = await opCall({ op: "admin.rewards.pending", limit: 100 }, (r) => `${plural(r.rewards.length, "pending reward")}.`);
     if (reply) s.op.pending = reply.rewards;
     renderOperatorView();
   },
   async ackPending() {
     const ids = (s.op.pending ?? []).map((r) => r.id);
-    const reply = await opCall({ op: "admin.rewards.ack", ids }, (r) => `${r.acked} rewards acknowledged.`);
+    const reply = await opCall({ op: "admin.rewards.ack", ids }, (r) => `${plural(r.acked, "reward")} acknowledged.`);
     if (reply) s.op.pending = [];
     renderOperatorView();
   },

@@ -39,6 +39,10 @@ def test_demo_picker_player_then_operator(page: Page, demo: ServerProcess) -> No
     expect(boxes.first).to_be_enabled()
     assert 12 <= boxes.count() <= 20
     boxes.first.check()
+    boxes.nth(1).check()
+    expect(page.locator("#preview-damage")).not_to_be_empty()
+    screenshot(page.locator("#hub"), "hub-demo")
+    screenshot(page.locator("#team"), "team-demo")
     page.get_by_role("button", name="Fight", exact=True).click()
     expect(page.get_by_role("region", name="After-action report")).to_contain_text("damage")
 
@@ -52,10 +56,11 @@ def test_demo_picker_player_then_operator(page: Page, demo: ServerProcess) -> No
     expect(message).to_contain_text("taken at strike 1.")
     operator.get_by_role("button", name="Refresh pending rewards").click()
     expect(operator.get_by_role("table")).to_contain_text("player01")
+    expect(operator.get_by_role("table").locator("tbody tr")).to_have_count(1)
     screenshot(operator, "operator")
     assert_contrast_aa(page)
     operator.get_by_role("button", name="Acknowledge these").click()
-    expect(message).to_have_text("1 rewards acknowledged.")
+    expect(message).to_have_text("1 reward acknowledged.")
 
     operator.get_by_label("Boss template").fill("nope")
     operator.get_by_role("button", name="Create raid").click()
