@@ -1,4 +1,4 @@
-"""One Chromium per test session; a fresh page (own context) per test; a real server each."""
+"""One Chromium for the browser tests; a fresh page (own context) per test; a real server each."""
 
 from __future__ import annotations
 
@@ -22,8 +22,13 @@ reward = { gems = 10 }
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """One Chromium for all the browser tests.
+
+    Package scope, not session: sync Playwright keeps its own event loop marked as running
+    on this thread, so it must be gone before any asyncio test elsewhere runs.
+    """
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         expect.set_options(timeout=TIMEOUT_MS)
