@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from raid.config import Config, load_config
 from raid.errors import ConfigError
@@ -28,7 +26,8 @@ from raid.simulation.engine import (
 )
 from raid.simulation.population import Population, default_population, parse_population
 from raid.simulation.report import build_report, compare
-from server.simulate_report import PLOT_SUFFIXES, print_table, write_plot
+
+PLOT_SUFFIXES = (".png", ".html")
 
 HELP = "play a raid offline against synthetic players and report (no server, no database)"
 
@@ -90,7 +89,7 @@ def _settings(args: argparse.Namespace) -> SimulationSettings:
 
 
 def _run(
-    config: Config, population: Population, settings: SimulationSettings, progress: Progress
+    config: Config, population: Population, settings: SimulationSettings, progress: Any
 ) -> dict[str, Any]:
     task = progress.add_task(f"{config.source}: {settings.players:,} players", total=1.0)
     result = simulate(
@@ -118,6 +117,12 @@ def run_simulate(args: argparse.Namespace, config: Config) -> int:
 
 
 def _simulate(args: argparse.Namespace, config: Config) -> int:
+    # rich and the report module (matplotlib) load here: the other commands start fast
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from server.simulate_report import print_table, write_plot
+
     settings = _settings(args)
     if args.plot is not None and Path(args.plot).suffix.lower() not in PLOT_SUFFIXES:
         raise SimulationInputError(f"--plot must end in .png or .html, not {args.plot!r}")

@@ -1,7 +1,8 @@
 """How a simulation report is shown: a rich table on the terminal, charts as PNG or as one
 self-contained HTML page (the charts inlined as SVG, no external file or script).
 
-matplotlib is used through ``Figure`` directly (no pyplot): no global state, no GUI backend.
+matplotlib is used through ``Figure`` directly (no pyplot): no global state, no GUI backend;
+it is imported only when a plot is written, so the other CLI commands start fast.
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ import io
 import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from rich.console import Console
 from rich.table import Table
 
 from raid.simulation.report import compare, headline
 
-PLOT_SUFFIXES = (".png", ".html")
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
 COLOURS = ("#1f77b4", "#d62728")
 """Run a, run b."""
 
@@ -163,6 +165,8 @@ def _milestones(ax: Axes, reports: Sequence[Mapping[str, Any]]) -> None:
 
 
 def figure(reports: Sequence[Mapping[str, Any]]) -> Figure:
+    from matplotlib.figure import Figure  # imported here: only plots pay for matplotlib
+
     fig = Figure(figsize=(14, 8.5), layout="constrained")
     axes = fig.subplots(2, 3)
     _hp(axes[0][0], reports)

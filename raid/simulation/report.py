@@ -55,6 +55,8 @@ def distribution(values: Sequence[int]) -> dict[str, Any]:
 
 
 def _add(total: dict[str, int], bundle: Bundle, times: int = 1) -> None:
+    if not times:
+        return
     for currency, amount in bundle.items():
         total[currency] = total.get(currency, 0) + amount * times
 
