@@ -91,14 +91,13 @@ def _settings(args: argparse.Namespace) -> SimulationSettings:
 def _run(
     config: Config, population: Population, settings: SimulationSettings, progress: Any
 ) -> dict[str, Any]:
-    task = progress.add_task(f"{config.source}: {settings.players:,} players", total=1.0)
-    result = simulate(
-        config.rules,
-        config.bosses,
-        population,
-        settings,
-        progress=lambda done: progress.update(task, completed=done),
-    )
+    name = f"{config.source}: {settings.players:,} players"
+    task = progress.add_task(name, total=1.0)
+
+    def update(phase: str, done: float) -> None:
+        progress.update(task, completed=done, description=f"{name}, {phase}")
+
+    result = simulate(config.rules, config.bosses, population, settings, progress=update)
     report = build_report(config.rules, result)
     report["inputs"]["config"] = config.source
     return report
@@ -147,7 +146,7 @@ def _simulate(args: argparse.Namespace, config: Config) -> int:
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.percentage:>3.0f}% of the simulated time"),
+        TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
         console=err,
         transient=True,

@@ -199,7 +199,9 @@ class RaidSimulation:
         population: Population,
         settings: SimulationSettings,
         trace: list[TracedStrike] | None = None,
+        players: list[SyntheticPlayer] | None = None,
     ) -> None:
+        """``players``: drawn already (``simulate`` draws them with progress); else drawn here."""
         template = bosses.get(settings.boss_id)
         if template is None:
             known = ", ".join(sorted(bosses)) or "none"
@@ -217,13 +219,16 @@ class RaidSimulation:
         """The clock stops here (or at the kill)."""
         self.clock = 0.0  # simulated seconds since the raid started
         self._rng = random.Random(settings.seed)  # the raid's random source (draws)
-        factory = PlayerFactory(population, rules, settings.seed)
-        self._players = [factory.player(i) for i in range(settings.players)]
+        if players is None:
+            factory = PlayerFactory(population, rules, settings.seed)
+            players = [factory.player(i) for i in range(settings.players)]
+        self._players = players
         self._rosters: list[Roster | None] = [None] * settings.players  # exact mode only
         self._setup_characters(template)
         self._setup_players()
         self._scorings: dict[tuple[object, ...], _Scoring] = {}  # by curses and tags
         self._tables: dict[tuple[object, ...], list[int]] = {}  # contributions, by _table_key
+        self._flag_tables: dict[tuple[int, int], list[int]] = {}  # by weak and resisted masks
         self._multipliers: dict[tuple[object, ...], dict[int, tuple[int, int]]] = {}
         self._scoring = self._scoring_now()
         thresholds = self.state.boss.analysis_thresholds
@@ -286,13 +291,22 @@ class RaidSimulation:
         self._stream = [_scramble(player_seed(self.settings.seed, i)) for i in range(n)]
         self._analyst = [p.analyst for p in self._players]
         self._sessions: list[list[tuple[float, float]]] = [[] for _ in range(n)]
-        self._session_end = [-1.0] * n
+        self._session_end = [-1.0] * n  # end of the player's current session
         self._day = [
             int((p.utc_offset_h * HOUR) // DAY) for p in self._players
         ]  # next local day to plan
-        self._ready = [0.0] * n  # cooldown_until
         self._play = play
-        self._heap: list[tuple[float, int]] = [(-1.0, p) for p in range(n)]  # plan first session
+        self._heap: list[tuple[float, int]] = [(self._in_session(p, 0.0), p) for p in range(n)]
+        heapq.heapify(self._heap)
+
+    def _in_session(self, p: int, earliest: float) -> float:
+        """The first moment from ``earliest`` on at which player ``p`` is playing."""
+        end = self._session_end
+        while earliest >= end[p]:
+            start, stop = self._next_session(p)
+            end[p] = stop
+            earliest = max(earliest, start)
+        return earliest
 
     def _next_session(self, p: int) -> tuple[float, float]:
         """The player's next session (start, end) in simulated seconds, drawn day by day."""
@@ -345,10 +359,9 @@ class RaidSimulation:
             key=list(self._tables).index(key),
             contributions=table,
             scale=scale,
-            flags=_flags(
+            flags=self._flags(
                 sum(bits[t] for t in context.weaknesses),
                 sum(bits[t] for t in context.resistances),
-                1 << len(bits),
             ),
             base_den=context.stat_den * context.tag_den,
             multipliers=self._multipliers.setdefault(multipliers, {}),
@@ -356,6 +369,16 @@ class RaidSimulation:
             analyze=_outcome(analyze, context.divisors[Action.ANALYZE]),
         )
         self._scorings[signature] = found
+        return found
+
+    def _flags(self, weak_mask: int, resisted_mask: int) -> list[int]:
+        """``_Scoring.flags`` for these weaknesses and resistances (as tag masks)."""
+        found = self._flag_tables.get((weak_mask, resisted_mask))
+        if found is None:
+            found = self._flag_tables[(weak_mask, resisted_mask)] = [
+                (256 if mask & weak_mask else 0) + (1 if mask & resisted_mask else 0)
+                for mask in range(1 << len(self._tag_bits))
+            ]
         return found
 
     def _contributions(self, key: tuple[object, ...]) -> list[int]:
@@ -418,7 +441,7 @@ class RaidSimulation:
         heappop, heappush = heapq.heappop, heapq.heappush
         stream = self._stream
         avail_of, resting_of = self._avail, self._resting
-        session_end, ready = self._session_end, self._ready
+        session_end, in_session = self._session_end, self._in_session
         policy_of, sorted_by, analyst_of = self._policy, self._sorted_by, self._analyst
         damage_of, analysis_of, strikes_of = self._damage, self._analysis, self._strikes
         analyze_counts = self._analyze_counts
@@ -451,15 +474,10 @@ class RaidSimulation:
         fights = self._fights
         analyzes = self._analyzes
         FIGHT, ANALYZE = Action.FIGHT, Action.ANALYZE
-        table_at, mask_at, flag_at = table.__getitem__, masks.__getitem__, flags.__getitem__
+        table_at = table.__getitem__
 
         while heap and heap[0][0] < until:
             t, p = heappop(heap)
-            if t >= session_end[p]:
-                start, stop = self._next_session(p)
-                session_end[p] = stop
-                heappush(heap, (start if start > ready[p] else ready[p], p))
-                continue
             if t >= sample_at:
                 boss.current_hp, boss.analysis_points = hp, analysis
                 self._fights, self._analyzes = fights, analyzes
@@ -475,7 +493,7 @@ class RaidSimulation:
                     if policy == _FIXED:
                         avail.sort()
                 if not avail:
-                    heappush(heap, (resting[0][0], p))
+                    heappush(heap, (in_session(p, resting[0][0]), p))
                     continue
             k = cap if cap < len(avail) else len(avail)
             if policy == _GREEDY:
@@ -501,9 +519,12 @@ class RaidSimulation:
                 breakthroughs, retaliations = result.breakthroughs, result.retaliations
                 cooldown_until = result.cooldown_until
             else:
-                counts = sum(map(flag_at, map(mask_at, team)))
+                base = counts = 0
+                for c in team:
+                    base += table[c]
+                    counts += flags[masks[c]]
                 m_num, m_den = multipliers.get(counts) or sc.multiplier(counts)
-                score = sum(map(table_at, team)) * scale * m_num // (base_den * m_den)
+                score = base * scale * m_num // (base_den * m_den)
                 seq += 1
                 damage = points = 0
                 if action is FIGHT:
@@ -526,7 +547,6 @@ class RaidSimulation:
                 self._trace_strike(p, t, action, team)
 
             strikes_of[p] += 1
-            ready[p] = cooldown_until
             if action is FIGHT:
                 fights += 1
                 if damage:
@@ -551,7 +571,7 @@ class RaidSimulation:
                     sc.multipliers,
                     sc.scale,
                 )
-                table_at, flag_at = table.__getitem__, flags.__getitem__
+                table_at = table.__getitem__
                 fight_num, fight_den = sc.fight
                 ana_num, ana_den = sc.analyze
                 base_den, cap = sc.base_den, sc.context.max_team_size
@@ -568,12 +588,14 @@ class RaidSimulation:
                 resting_of[p].append((t + rest, team))  # type: ignore[operator]
                 if not avail:
                     nxt = resting_of[p][0][0]
-                    heappush(heap, (nxt if nxt > cooldown_until else cooldown_until, p))
+                    nxt = nxt if nxt > cooldown_until else cooldown_until
+                    heappush(heap, (in_session(p, nxt), p))
                     continue
             elif not avail:
                 continue  # every character used for the rest of the raid: the player is done
             z = stream[p] = (stream[p] * mul + add) & mask64
-            heappush(heap, (cooldown_until + react_lo + (z >> 11) * react_span, p))
+            nxt = cooldown_until + react_lo + (z >> 11) * react_span
+            heappush(heap, (nxt if nxt < session_end[p] else in_session(p, nxt), p))
 
         boss.current_hp, boss.analysis_points, boss.strike_count = hp, analysis, seq
         self._fights, self._analyzes = fights, analyzes
@@ -658,13 +680,6 @@ def _table_key(context: ScoringContext) -> tuple[int, tuple[object, ...]]:
     return scale, (tuple(n // math.gcd(*nums) for n in nums), tuple(sorted(suppressions)))
 
 
-def _flags(weak_mask: int, resisted_mask: int, size: int) -> list[int]:
-    return [
-        (256 if mask & weak_mask else 0) + (1 if mask & resisted_mask else 0)
-        for mask in range(size)
-    ]
-
-
 def _outcome(fortify: Fraction, divisor: int) -> tuple[int, int]:
     return fortify.numerator, fortify.denominator * divisor
 
@@ -713,15 +728,24 @@ def simulate(
     bosses: Mapping[str, BossTemplate],
     population: Population,
     settings: SimulationSettings,
-    progress: Callable[[float], None] | None = None,
+    progress: Callable[[str, float], None] | None = None,
     steps: int = 100,
 ) -> SimulationResult:
-    """Run a whole simulation; ``progress(fraction of the simulated time)`` after each step."""
-    sim = RaidSimulation(rules, bosses, population, settings)
+    """Run a whole simulation; ``progress(phase, fraction done)`` as it goes."""
+    if settings.boss_id not in bosses or not 1 <= settings.players <= MAX_PLAYERS:
+        RaidSimulation(rules, bosses, population, settings, players=[])  # raises the input error
+    factory = PlayerFactory(population, rules, settings.seed)
+    players: list[SyntheticPlayer] = []
+    chunk = max(1, settings.players // steps)
+    for start in range(0, settings.players, chunk):
+        players += [factory.player(i) for i in range(start, min(settings.players, start + chunk))]
+        if progress is not None:
+            progress("drawing players", len(players) / settings.players)
+    sim = RaidSimulation(rules, bosses, population, settings, players=players)
     for step in range(1, steps + 1):
         sim.run_until(sim.end_time * step / steps)
         if progress is not None:
-            progress(step / steps)
+            progress("playing", step / steps)
         if sim.done:
             break
     return sim.result()
