@@ -37,6 +37,10 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def _signed(value: float) -> str:
+    return f"{value:+,}" if isinstance(value, int) else f"{value:+,.4g}"
+
+
 def _title(report: Mapping[str, Any]) -> str:
     inputs = report["inputs"]
     return (
@@ -62,7 +66,7 @@ def print_table(console: Console, reports: Sequence[Mapping[str, Any]]) -> None:
         table.add_column("b - a", justify="right")
         for row in compare(a, b):
             diff = row["difference"]
-            shown = "" if diff is None or diff == 0 else f"{diff:+,.4g}"
+            shown = "" if diff is None or diff == 0 else _signed(diff)
             table.add_row(row["figure"], _cell(row["a"]), _cell(row["b"]), shown)
     console.print(table)
 

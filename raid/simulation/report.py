@@ -214,14 +214,14 @@ def headline(report: Mapping[str, Any]) -> list[tuple[str, float | int | str | N
         ("breakthroughs", len(report["breakthroughs"])),
     ]
     for b in report["breakthroughs"]:
-        rows.append((f"  breakthrough {b['index']} at (h)", b["at_h"]))
+        rows.append((f"  breakthrough {b['index']} (h)", b["at_h"]))
     for m in report["hp_milestones"]:
-        rows.append((f"  hp {m['pct']}% at (h)", m["at_h"]))
+        rows.append((f"  hp down to {m['pct']}% (h)", m["at_h"]))
     rows += [("curses applied", curses["applied"]), ("curses replaced", curses["replaced"])]
     for currency, amount in report["rewards"]["total"].items():
         rows.append((f"rewards: {currency}", amount))
     for key, share in report["milestone_shares"].items():
-        rows.append((f"players eligible for {key} (%)", round(100 * share, 2)))
+        rows.append((f"eligible: {key} (%)", round(100 * share, 2)))
     return rows
 
 
