@@ -112,11 +112,10 @@ def _strikes(ax: Axes, reports: Sequence[Mapping[str, Any]]) -> None:
 
 def _curses(ax: Axes, reports: Sequence[Mapping[str, Any]]) -> None:
     for i, report in enumerate(reports):
-        times = [c["at_h"] for c in report["curses"]["timeline"]]
-        ax.step(
-            [0.0, *times, report["outcome"]["simulated_h"]],
-            [*range(len(times) + 1), len(times)],
-            where="post",
+        series = report["series"]
+        ax.plot(
+            series["at_h"],
+            series["curses_applied"],
             color=COLOURS[i],
             label=_label(report, i, len(reports)),
         )

@@ -64,6 +64,8 @@ HOUR = 3600.0
 DAY = 86400.0
 MAX_PLAYERS = 1_000_000
 MAX_HOURS = 24 * 366
+TIMELINE = 10_000
+"""Retaliations kept one by one for the report (the counts cover all of them)."""
 SAMPLES = 240
 """Points of the hp/analysis/strikes time series (plus the start)."""
 
@@ -112,6 +114,8 @@ class Sample:
     fights: int
     analyzes: int
     curses: int
+    curses_applied: int
+    """Retaliations so far."""
 
 
 @dataclass(slots=True)
@@ -135,6 +139,10 @@ class SimulationResult:
     breakthroughs: list[tuple[float, int, Breakthrough]]
     """(time, strike seq, breakthrough)."""
     retaliations: list[tuple[float, int, Retaliation]]
+    """The first ``TIMELINE`` retaliations (time, strike seq, retaliation)."""
+    curses_applied: dict[str, int]
+    """Every retaliation, counted by curse."""
+    curses_replaced: int
     hp_milestones: list[tuple[float, int]]
     """(time, pct) of each hp percentage crossed."""
     killed_at: float | None
@@ -244,7 +252,9 @@ class RaidSimulation:
         self._sample_step = self.end_time / SAMPLES
         self._next_sample = 0  # index of the next sample to record
         self._breakthroughs: list[tuple[float, int, Breakthrough]] = []
-        self._retaliations: list[tuple[float, int, Retaliation]] = []
+        self._retaliations: list[tuple[float, int, Retaliation]] = []  # the first TIMELINE
+        self._curses_applied: dict[str, int] = {}  # curse id -> times applied
+        self._curses_replaced = 0
         self._hp_milestones: list[tuple[float, int]] = []
         self._killed_at: float | None = None
 
@@ -428,6 +438,7 @@ class RaidSimulation:
                     self._fights,
                     self._analyzes,
                     len(boss.active_curses),
+                    sum(self._curses_applied.values()),
                 )
             )
             self._next_sample += 1
@@ -561,7 +572,11 @@ class RaidSimulation:
                 for found in breakthroughs:
                     self._breakthroughs.append((t, seq, found))
                 for retaliation in retaliations:
-                    self._retaliations.append((t, seq, retaliation))
+                    if len(self._retaliations) < TIMELINE:
+                        self._retaliations.append((t, seq, retaliation))
+                    applied = self._curses_applied
+                    applied[retaliation.curse] = applied.get(retaliation.curse, 0) + 1
+                    self._curses_replaced += retaliation.replaced is not None
                 bt_index = boss.analysis_breakthroughs
                 next_threshold = thresholds[bt_index] if bt_index < len(thresholds) else None
                 sc = self._scoring = self._scoring_now()
@@ -658,6 +673,8 @@ class RaidSimulation:
             samples=self._samples,
             breakthroughs=self._breakthroughs,
             retaliations=self._retaliations,
+            curses_applied=dict(sorted(self._curses_applied.items())),
+            curses_replaced=self._curses_replaced,
             hp_milestones=self._hp_milestones,
             killed_at=self._killed_at,
         )

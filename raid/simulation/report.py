@@ -132,7 +132,6 @@ def build_report(rules: Rules, result: SimulationResult) -> dict[str, Any]:
     killed = result.killed_at
     struck = sum(1 for s in result.strikes if s)
     rewards, shares = _rewards(rules, result)
-    curse_counts: Counter[str] = Counter(r.curse for _, _, r in result.retaliations)
     return {
         "version": REPORT_VERSION,
         "inputs": {
@@ -170,10 +169,11 @@ def build_report(rules: Rules, result: SimulationResult) -> dict[str, Any]:
             for at, seq, b in result.breakthroughs
         ],
         "curses": {
-            "applied": len(result.retaliations),
-            "replaced": sum(1 for _, _, r in result.retaliations if r.replaced is not None),
-            "by_curse": dict(sorted(curse_counts.items())),
+            "applied": sum(result.curses_applied.values()),
+            "replaced": result.curses_replaced,
+            "by_curse": result.curses_applied,
             "active_at_end": list(boss.active_curses),
+            "timeline_truncated": len(result.retaliations) < sum(result.curses_applied.values()),
             "timeline": [
                 {"at_h": _hours(at), "strike": seq, "curse": r.curse, "replaced": r.replaced}
                 for at, seq, r in result.retaliations
@@ -188,6 +188,7 @@ def build_report(rules: Rules, result: SimulationResult) -> dict[str, Any]:
             "fights": [s.fights for s in result.samples],
             "analyzes": [s.analyzes for s in result.samples],
             "active_curses": [s.curses for s in result.samples],
+            "curses_applied": [s.curses_applied for s in result.samples],
         },
     }
 

@@ -18,6 +18,7 @@ from raid.config import Config
 from raid.errors import ConfigError
 from raid.models import RaidState, RaidStatus, Roster
 from raid.scoring import ScoringContext
+from raid.simulation import engine
 from raid.simulation.engine import (
     RAID_ID,
     RaidSimulation,
@@ -238,3 +239,13 @@ def test_bad_inputs_are_refused() -> None:
         RaidSimulation(config.rules, config.bosses, pop, SimulationSettings("sim", 0, 1))
     with pytest.raises(ConfigError, match=r"play\.bogus: unknown key"):
         parse_population({"play": {"bogus": 1}}, "p.toml", config.rules)
+
+
+def test_curse_timeline_is_bounded_and_the_counts_are_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "TIMELINE", 5)
+    config = scenario(retaliation_every=1, rest=600)
+    report = build_report(config.rules, run(config, 20))
+    curses = report["curses"]
+    assert len(curses["timeline"]) == 5 and curses["timeline_truncated"] is True
+    assert curses["applied"] == sum(curses["by_curse"].values()) == report["strikes"]["total"]
+    assert report["series"]["curses_applied"][-1] == curses["applied"]
