@@ -62,7 +62,8 @@ from raid.strike import (
 RAID_ID = "simulated"
 HOUR = 3600.0
 DAY = 86400.0
-MAX_PLAYERS = 1_000_000
+MAX_PLAYERS = 100_000
+"""A run keeps every player in memory: about 16 KiB each (1.6 GB at the cap)."""
 MAX_HOURS = 24 * 366
 TIMELINE = 10_000
 """Retaliations kept one by one for the report (the counts cover all of them)."""
