@@ -125,6 +125,9 @@ def _simulate(args: argparse.Namespace, config: Config) -> int:
     settings = _settings(args)
     if args.plot is not None and Path(args.plot).suffix.lower() not in PLOT_SUFFIXES:
         raise SimulationInputError(f"--plot must end in .png or .html, not {args.plot!r}")
+    for option, out in (("--json", args.json), ("--plot", args.plot)):
+        if out is not None and not Path(out).parent.is_dir():
+            raise SimulationInputError(f"{option}: no directory {str(Path(out).parent)!r}")
     population = _population(args.population, config)
     configs = [config]
     if args.compare is not None:

@@ -84,6 +84,7 @@ def test_compare_two_configs(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         (["--hours", "soon"], "--hours must be a number"),
         (["--players", "0"], "--players must be 1 to"),
         (["--plot", "out.jpg"], "--plot must end in .png or .html"),
+        (["--json", "no/such/dir/out.json"], "--json: no directory 'no/such/dir'"),
         (["--population", "POP"], "POP: play.bogus: unknown key"),
         (["--population", "missing.toml"], "missing.toml: (file): no such file"),
         (["--compare", "missing.toml"], "missing.toml: (file): no such file"),
