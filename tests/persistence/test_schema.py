@@ -13,7 +13,7 @@ from persistence import schema
 from persistence.database import Database
 from persistence.errors import SchemaError, SchemaTooNew
 from persistence.records import SchemaUpgrade
-from tests.persistence.helpers import raid_row, strike
+from tests.persistence.helpers import ACTIVE, raid_row, strike
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -139,7 +139,9 @@ async def test_a_version_1_file_is_upgraded_with_its_data(db_path: Path) -> None
         assert loaded.players == [("u1", '{"s":1}')]
 
         # The new features work on the upgraded data: strike_seq was backfilled.
-        result = await db.rollback_to_snapshot("raid-1", loaded.info.snapshot_id)
+        result = await db.restore_to_snapshot(
+            "raid-1", loaded.info.snapshot_id, at=1.0, status_of=ACTIVE
+        )
         assert (result.rolled_back_strikes, result.rolled_back_grants) == (2, 2)
         await db.add_raid_strike_logs([strike("raid-1", 2, user_id="u1", strike_id="s2")])
         assert [r.seq for r in await db.get_raid_strike_logs_by_raid("raid-1")] == [1, 2]
