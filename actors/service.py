@@ -155,6 +155,8 @@ class RaidService:
             on_count=lambda n: self.metrics.live_actors.labels(kind="player").set(n),
         )
         self.ready = False  # True once every unfinished raid is restored
+        self.replayed_entries = 0  # journal entries replayed by restores (start-up summary)
+        self.final_snapshots = 0  # snapshots taken by stop() (shutdown summary)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -204,7 +206,7 @@ class RaidService:
                 await task
         if self.journal is not None:
             await self.journal.stop()
-        await self._snapshot_changed("final snapshot")
+        self.final_snapshots = await self._snapshot_changed("final snapshot")
         self.players.stop_all()
         for live in self.live.values():
             live.ref.stop(block=False)
@@ -240,6 +242,7 @@ class RaidService:
             restored = await restore_raid(self.db, raid_id, self.clock())
             live = None
             if restored is not None:
+                self.replayed_entries += restored.replayed
                 if restored.replayed:
                     log.info(
                         "raid %s restored: snapshot seq %d + %d journal entries",
@@ -462,15 +465,18 @@ class RaidService:
             await asyncio.sleep(self.config.persistence.snapshot_interval_s)
             await self._snapshot_changed("snapshot")
 
-    async def _snapshot_changed(self, what: str) -> None:
-        """Snapshot every live raid with journal entries since its last snapshot."""
+    async def _snapshot_changed(self, what: str) -> int:
+        """Snapshot every live raid with journal entries since its last snapshot; how many."""
+        taken = 0
         for raid_id, live in list(self.live.items()):
             if not live.needs_snapshot:
                 continue
             try:
                 await self.snapshot(raid_id)
+                taken += 1
             except RaidError as error:
                 log.error("%s of %s failed: %s", what, raid_id, error.message)
+        return taken
 
     async def snapshot(self, raid_id: str) -> SnapshotInfo:
         """Save a snapshot of the raid as of its last committed journal entry."""

@@ -1,8 +1,11 @@
 """The command line: ``python run_server.py COMMAND …``, also installed as ``raid-server``.
 
-Every command takes ``--config F`` (default ./config.toml) and ``--db F`` (default ./raid.db)
-after its name. Exit code 0 on success; otherwise a one-line reason on stderr and 1 (2 for bad
-arguments).
+Global options (``--config``, ``--db``, ``--log-format``, ``--log-level``) go before or after
+the command name. Exit codes: 0 success; 2 usage or bad input (a bad option, a missing or
+invalid file, an unknown raid or snapshot: fix the command line or the file); 1 the operation
+failed (database in use, address in use, a database or server error). Every failure is one
+line on stderr, ``raid-server: <reason>``, never a traceback, and a failed command removes the
+files it created (a new database and its lock file).
 """
 
 from __future__ import annotations
@@ -17,120 +20,352 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from actors.raids import CharacterGrant, create_raid, validate_grants
+from actors.raids import create_raid
 from actors.restore import RestoreError, restore_raid
 from persistence.database import Database
-from persistence.errors import PersistenceError
+from persistence.errors import DatabaseInUse, PersistenceError, RestoreRefused, UnknownSnapshot
 from persistence.lock import DatabaseLock
 from raid.config import Config, load_config
-from raid.errors import ConfigError, RaidError
+from raid.errors import ConfigError, FieldError, RaidError
 from raid.lifecycle import status_at
+from server.admin_client import AdminClient, AdminClientError
 from server.app import ServeOptions, run
+from server.audit import claim_dict, render_player, render_strike, strike_dict
 from server.errors import StartupError
-from server.logs import configure_logging
-from server.requests import MAX_ID_LEN
-from server.tokens import ROLES, issue_token
+from server.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
+from server.requests import MAX_LIST_ITEMS, as_id
+from server.roster_file import RosterFileError, read_roster, rows_of
+from server.tokens import ROLES, check_secret, issue_token
+
+PROG = "raid-server"
 
 
 class UsageError(Exception):
-    """Bad arguments or input file: exit code 2."""
+    """Bad arguments or input: exit code 2."""
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="raid-server", description="World-Threat Raid server")
+class OperationFailed(Exception):
+    """The command could not do its work: exit code 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``raid-server: <problem> (see raid-server … --help)``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: {message} (see `{self.prog} --help`)\n")
+
+
+# -- argument types: checked by the parser, so a bad value never reaches a command ----------
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0 to 65535 (0 = any free), not {port}")
+    return port
+
+
+def _db_path(text: str) -> Path:
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; give a database file")
+    parent = path.parent
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"directory {parent} does not exist (for {text})")
+    return path
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return value
+
+
+def _identifier(text: str) -> str:
+    try:
+        return as_id(text, "")
+    except FieldError as exc:
+        raise argparse.ArgumentTypeError(exc.problem) from None
+
+
+def _iso_time(text: str) -> float:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO-8601 time: {text!r} (e.g. 2026-12-01T20:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _ws_url(text: str) -> str:
+    if not text.startswith(("ws://", "wss://")):
+        raise argparse.ArgumentTypeError(f"not a WebSocket URL: {text!r} (ws://HOST:PORT/ws)")
+    return text
+
+
+# -- the parser -------------------------------------------------------------------------------
+
+
+def _global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """The options every command takes. On commands their default is SUPPRESS, so a value
+    given before the command name is not overwritten by the command's default."""
+
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    group = parser.add_argument_group("global options (before or after the command)")
+    group.add_argument(
+        "--config",
+        default=default("config.toml"),
+        metavar="FILE",
+        help="config file (default ./config.toml; if that is missing, the shipped defaults)",
+    )
+    group.add_argument(
+        "--db",
+        type=_db_path,
+        default=default(Path("raid.db")),
+        metavar="FILE",
+        help="SQLite database (default ./raid.db)",
+    )
+    group.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=default("auto"),
+        help="auto (default): coloured text on a terminal, JSON lines otherwise",
+    )
+    group.add_argument(
+        "--log-level", choices=LOG_LEVELS, default=default("info"), help="default info"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="World-Threat Raid server and its operator tools.",
+        epilog="Exit codes: 0 success, 2 usage or bad input, 1 the operation failed. "
+        "Every command's --help shows an example.",
+    )
+    _global_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--config", default="config.toml", help="config file (./config.toml)")
-        sub.add_argument("--db", default="raid.db", help="SQLite database (./raid.db)")
+    def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _global_options(sub, defaults=False)
         return sub
 
-    serve = command("serve", "run the server")
+    serve = command("serve", "run the server", "raid-server serve --db raid.db --port 8765")
     serve.add_argument("--host", help="address to listen on (config [server] host)")
-    serve.add_argument("--port", type=int, help="port (config [server] port; 0 = any free)")
+    serve.add_argument(
+        "--port", type=_port, help="port 0-65535 (config [server] port; 0 = any free)"
+    )
     serve.add_argument("--demo", action="store_true", help="demo raid, players and tokens")
-    token = command("token", "print a signed token")
-    token.add_argument("--user", required=True)
+
+    token = command("token", "print a signed token", "RAID_SECRET=… raid-server token --user alice")
+    token.add_argument("--user", required=True, type=_identifier, help="user id, 1-64 chars")
     token.add_argument("--role", default="player", choices=sorted(ROLES))
-    token.add_argument("--ttl", type=float, help="lifetime in seconds")
-    roster = command("import-roster", "load characters from a JSON file")
+    token.add_argument("--ttl", type=_positive_float, help="lifetime in seconds")
+    token.add_argument(
+        "--demo", action="store_true", help="allow the default secret (for a --demo server)"
+    )
+
+    roster = command(
+        "import-roster",
+        "load characters from a JSON file (idempotent)",
+        "raid-server import-roster roster.json --url ws://127.0.0.1:8765/ws",
+    )
     roster.add_argument("file", metavar="FILE.json")
-    create = command("create-raid", "create a raid from a boss template")
+    roster.add_argument(
+        "--url", type=_ws_url, help="go through this running server (ws://HOST:PORT/ws)"
+    )
+
+    create = command(
+        "create-raid",
+        "create a raid from a boss template",
+        "raid-server create-raid --boss leviathan --start 2026-12-01T20:00:00Z",
+    )
     create.add_argument("--boss", required=True, help="boss template id")
-    create.add_argument("--start", help="ISO-8601 start (default now)")
-    create.add_argument("--end", help="ISO-8601 end (default start + duration_s)")
-    create.add_argument("--raid-id", help="raid id (default generated)")
-    snaps = command("snapshots", "list a raid's snapshots")
-    snaps.add_argument("raid_id")
-    restore = command("restore", "roll a raid back to a snapshot (server stopped)")
-    restore.add_argument("raid_id")
-    restore.add_argument("--snapshot", type=int, required=True, help="snapshot id")
-    status = command("status", "print raid state from the database")
-    status.add_argument("raid_id", nargs="?")
+    create.add_argument("--start", type=_iso_time, help="ISO-8601 start (default now)")
+    create.add_argument("--end", type=_iso_time, help="ISO-8601 end (default start + duration_s)")
+    create.add_argument("--raid-id", type=_identifier, help="raid id (default generated)")
+
+    snaps = command("snapshots", "list a raid's snapshots and restores", "raid-server snapshots r1")
+    snaps.add_argument("raid_id", type=_identifier)
+
+    restore = command(
+        "restore",
+        "move a raid back (or forward again) to a snapshot",
+        "raid-server restore r1 --snapshot 12 --url ws://127.0.0.1:8765/ws",
+    )
+    restore.add_argument("raid_id", type=_identifier)
+    restore.add_argument("--snapshot", type=_positive_int, required=True, help="snapshot id")
+    restore.add_argument(
+        "--url", type=_ws_url, help="restore live through this running server (ws://HOST:PORT/ws)"
+    )
+
+    status = command("status", "print raid state from the database", "raid-server status r1")
+    status.add_argument("raid_id", nargs="?", type=_identifier)
+
+    audit = command(
+        "audit",
+        "a player's strikes and rewards from the journal (for support)",
+        "raid-server audit r1 --user alice",
+    )
+    audit.add_argument("raid_id", type=_identifier)
+    audit.add_argument("--user", type=_identifier, help="the player's strikes and rewards")
+    audit.add_argument("--strike", type=_identifier, help="one strike in full, by strike id")
+    audit.add_argument("--json", action="store_true", help="JSON instead of text")
     return parser
 
 
+# -- running a command ------------------------------------------------------------------------
+
+
+class _NewFiles:
+    """The database files a command creates, removed again if the command fails."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.paths = [Path(f"{db_path}{suffix}") for suffix in ("", "-wal", "-shm", ".lock")]
+        self.existed = {path for path in self.paths if path.exists()}
+        self.keep = False  # set once the files hold something worth keeping
+
+    def remove(self) -> None:
+        if self.keep:
+            return
+        for path in self.paths:
+            if path not in self.existed:
+                path.unlink(missing_ok=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level, args.log_format)
+    files = _NewFiles(args.db)
+    args.new_files = files
+    code = _run(args)
+    if code != 0:
+        files.remove()
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config if Path(args.config).exists() else _missing(args))
-        handler = _COMMANDS[args.command]
-        return handler(args, config)
-    except (UsageError, ConfigError) as exc:
-        print(f"raid-server: {exc}", file=sys.stderr)
-        return 2
-    except (RaidError, PersistenceError, RestoreError, StartupError, OSError) as exc:
-        message = exc.message if isinstance(exc, RaidError) else str(exc)
-        print(f"raid-server: {message}", file=sys.stderr)
-        return 1
+        config = load_config(_config_path(args.config))
+        return _COMMANDS[args.command](args, config)
+    except (UsageError, ConfigError, RosterFileError, UnknownSnapshot) as exc:
+        return _fail(str(exc), 2)
+    except RaidError as exc:  # refused by the game's own checks: unknown boss, raid exists
+        return _fail(exc.message, 2)
+    except (
+        OperationFailed,
+        PersistenceError,
+        RestoreError,
+        StartupError,
+        AdminClientError,
+    ) as exc:
+        return _fail(str(exc), 1)
     except sqlite3.DatabaseError as exc:
-        print(f"raid-server: {args.db}: {exc}", file=sys.stderr)
-        return 1
+        return _fail(f"{args.db}: {exc}", 1)
+    except OSError as exc:
+        return _fail(f"{exc.filename or args.db}: {exc.strerror or exc}", 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as exc:  # the last resort: users never see a traceback
+        if os.environ.get("RAID_TRACEBACK"):
+            raise
+        return _fail(
+            f"internal error: {type(exc).__name__}: {exc} (a bug: please report it; "
+            "RAID_TRACEBACK=1 shows the traceback)",
+            1,
+        )
 
 
-def _missing(args: argparse.Namespace) -> str | None:
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: {message}", file=sys.stderr)
+    return code
+
+
+def _config_path(given: str) -> str | None:
     """The shipped defaults stand in for a missing ./config.toml; an explicit file must exist."""
-    if args.config == "config.toml":
+    if Path(given).exists():
+        return given
+    if given == "config.toml":
         return None
-    raise ConfigError(args.config, "(file)", "no such file")
+    raise ConfigError(given, "(file)", "no such file")
 
 
 def _secret(config: Config) -> str:
     return os.environ.get("RAID_SECRET") or config.server.secret
 
 
+def _checked_secret(config: Config, demo: bool) -> str:
+    secret = _secret(config)
+    try:
+        check_secret(secret, demo)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return secret
+
+
 def _serve(args: argparse.Namespace, config: Config) -> int:
-    configure_logging()
     options = ServeOptions(
-        db_path=Path(args.db),
+        db_path=args.db,
         host=args.host or config.server.host,
         port=config.server.port if args.port is None else args.port,
         demo=args.demo,
-        secret=_secret(config),
+        secret=_checked_secret(config, args.demo),
     )
-    asyncio.run(run(config, options))
+
+    def listening() -> None:
+        args.new_files.keep = True  # from now on the database may hold acknowledged work
+
+    asyncio.run(run(config, options, listening))
     return 0
 
 
 def _token(args: argparse.Namespace, config: Config) -> int:
+    secret = _checked_secret(config, args.demo)
     ttl = config.server.token_ttl_s if args.ttl is None else args.ttl
-    if ttl <= 0:
-        raise UsageError("--ttl must be positive")
-    if not 1 <= len(args.user) <= MAX_ID_LEN:
-        raise UsageError(f"--user must be 1 to {MAX_ID_LEN} characters")
-    print(issue_token(_secret(config), args.user, args.role, ttl, time.time()))
+    print(issue_token(secret, args.user, args.role, ttl, time.time()))
     return 0
 
 
 def _with_db(
-    args: argparse.Namespace, config: Config, work: Callable[[Database], Awaitable[int]]
+    args: argparse.Namespace,
+    config: Config,
+    work: Callable[[Database], Awaitable[int]],
+    create: bool = False,
 ) -> int:
-    path = Path(args.db)
-    if args.command != "create-raid" and not path.exists():
-        raise UsageError(f"no database at {path}")
+    path: Path = args.db
+    if not create and not path.exists():
+        raise UsageError(f"no database at {path} (give --db, or create one with create-raid)")
 
     async def go() -> int:
         db = await Database.open(
@@ -146,144 +381,171 @@ def _with_db(
     return asyncio.run(go())
 
 
+def _locked(args: argparse.Namespace, url_hint: str) -> DatabaseLock:
+    """The database lock, or a refusal that says how to do it with the server running."""
+    try:
+        return DatabaseLock.acquire(args.db)
+    except DatabaseInUse as exc:
+        holder = f"pid {exc.pid}" if exc.pid is not None else "a running server"
+        raise OperationFailed(
+            f"database {args.db} is in use by {holder}; {url_hint}, or stop the server first"
+        ) from None
+
+
 def _import_roster(args: argparse.Namespace, config: Config) -> int:
-    entries = _read_roster_file(Path(args.file))
-    per_user: dict[str, list[CharacterGrant]] = {}
-    for index, entry in enumerate(entries):
-        user, grant = _roster_entry(entry, f"{args.file}[{index}]")
-        per_user.setdefault(user, []).append(grant)
-    rows = [
-        row for user, grants in per_user.items() for row in validate_grants(config, user, grants)
-    ]
-
-    async def work(db: Database) -> int:
-        ids = await db.upsert_characters(rows)
-        print(f"imported {len(ids)} characters for {len(per_user)} players")
-        return 0
-
-    return _with_db(args, config, work)
-
-
-def _read_roster_file(path: Path) -> list[Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"no such file: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(data, list):
-        raise UsageError(f"{path}: must be a JSON array of characters")
-    return data
-
-
-def _roster_entry(entry: Any, where: str) -> tuple[str, CharacterGrant]:
-    if not isinstance(entry, dict):
-        raise UsageError(f"{where}: must be an object")
-    try:
-        user, name, rarity = entry["user_id"], entry["name"], entry["rarity"]
-        stats, tags = entry["stats"], entry.get("tags", [])
-    except KeyError as exc:
-        raise UsageError(f"{where}: missing {exc.args[0]}") from None
-    character_id = entry.get("character_id")
-    if not isinstance(user, str) or not 1 <= len(user) <= 64:
-        raise UsageError(f"{where}.user_id: must be a string of 1-64 characters")
-    if character_id is not None and (
-        not isinstance(character_id, str) or not 1 <= len(character_id) <= 64
-    ):
-        raise UsageError(f"{where}.character_id: must be a string of 1-64 characters")
-    if not isinstance(name, str) or not name:
-        raise UsageError(f"{where}.name: must be a non-empty string")
-    if isinstance(rarity, bool) or not isinstance(rarity, int):
-        raise UsageError(f"{where}.rarity: must be an integer")
-    if not isinstance(stats, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in stats.values()
-    ):
-        raise UsageError(f"{where}.stats: must be an object of integers")
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise UsageError(f"{where}.tags: must be a list of strings")
-    return user, CharacterGrant(character_id, name, rarity, stats, tuple(tags))
-
-
-def _parse_time(text: str | None, option: str) -> float | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option}: not an ISO-8601 time: {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-def _create_raid(args: argparse.Namespace, config: Config) -> int:
-    start = _parse_time(args.start, "--start")
-    end = _parse_time(args.end, "--end")
-
-    async def work(db: Database) -> int:
-        state = await create_raid(
-            db, config, args.boss, now=time.time(), start=start, end=end, raid_id=args.raid_id
-        )
-        print(state.boss.raid_id)
-        return 0
-
-    return _with_db(args, config, work)
-
-
-def _snapshots(args: argparse.Namespace, config: Config) -> int:
-    async def work(db: Database) -> int:
-        if await db.get_boss_raid_by_id(args.raid_id) is None:
-            raise UsageError(f"no raid {args.raid_id!r}")
-        print(f"{'id':>6} {'seq':>8}  {'time (UTC)':<20} {'hp':>12} {'strikes':>8}")
-        for info in await db.list_snapshots(args.raid_id):
-            when = datetime.fromtimestamp(info.taken_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-            print(
-                f"{info.snapshot_id:>6} {info.seq:>8}  {when:<20} {info.current_hp:>12} "
-                f"{info.strike_count:>8}"
+    entries = read_roster(Path(args.file), config)
+    users = {e.user_id for e in entries}
+    if args.url is not None:
+        by_user: dict[str, list[dict[str, Any]]] = {}
+        for entry in entries:
+            grant = entry.grant
+            by_user.setdefault(entry.user_id, []).append(
+                {
+                    "character_id": entry.character_id,
+                    "name": grant.name,
+                    "rarity": grant.rarity,
+                    "stats": dict(grant.stats),
+                    "tags": list(grant.tags),
+                }
             )
+        with AdminClient.open(args.url, _secret(config)) as client:
+            for user, characters in by_user.items():
+                for start in range(0, len(characters), MAX_LIST_ITEMS):
+                    chunk = characters[start : start + MAX_LIST_ITEMS]
+                    client.request("admin.roster.grant", user_id=user, characters=chunk)
+        print(f"imported {len(entries)} characters for {len(users)} players through {args.url}")
         return 0
-
-    return _with_db(args, config, work)
-
-
-def _restore(args: argparse.Namespace, config: Config) -> int:
-    lock = DatabaseLock.acquire(Path(args.db))
+    rows = rows_of(entries, config)
+    lock = _locked(args, f"use `import-roster {args.file} --url ws://HOST:PORT/ws`")
     try:
 
         async def work(db: Database) -> int:
-            if await db.get_boss_raid_by_id(args.raid_id) is None:
-                raise UsageError(f"no raid {args.raid_id!r}")
-            result = await db.rollback_to_snapshot(args.raid_id, args.snapshot)
-            snapshot = await db.load_snapshot(args.raid_id, args.snapshot)
-            if snapshot is not None:
-                boss = json.loads(snapshot.raid_state_json)
-                await db.update_boss_raid_state(
-                    args.raid_id, status=boss["status"], ended_at=boss["ended_at"]
-                )
-            print(
-                f"raid {args.raid_id} rolled back to snapshot {args.snapshot}: "
-                f"{result.rolled_back_strikes} strikes and {result.rolled_back_snapshots} "
-                "later snapshots marked rolled back"
-            )
-            if result.rolled_back_delivered_grants:
-                print(
-                    f"note: {result.rolled_back_delivered_grants} rolled-back strike rewards "
-                    "had already been acknowledged by the game backend"
-                )
+            await db.upsert_characters(rows)
+            print(f"imported {len(rows)} characters for {len(users)} players into {args.db}")
             return 0
 
-        return _with_db(args, config, work)
+        return _with_db(args, config, work, create=True)
     finally:
         lock.release()
 
 
+def _create_raid(args: argparse.Namespace, config: Config) -> int:
+    async def work(db: Database) -> int:
+        state = await create_raid(
+            db,
+            config,
+            args.boss,
+            now=time.time(),
+            start=args.start,
+            end=args.end,
+            raid_id=args.raid_id,
+        )
+        print(state.boss.raid_id)
+        return 0
+
+    return _with_db(args, config, work, create=True)
+
+
+async def _require_raid(db: Database, raid_id: str) -> None:
+    if await db.get_boss_raid_by_id(raid_id) is None:
+        known = ", ".join(r.raid_id for r in (await db.list_boss_raids())[:20]) or "none"
+        raise UsageError(f"no raid {raid_id!r} (raids: {known})")
+
+
+def _when(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _snapshots(args: argparse.Namespace, config: Config) -> int:
+    async def work(db: Database) -> int:
+        await _require_raid(db, args.raid_id)
+        print(f"{'id':>6} {'seq':>8}  {'time (UTC)':<20} {'hp':>12} {'strikes':>8}")
+        for info in await db.list_snapshots(args.raid_id):
+            print(
+                f"{info.snapshot_id:>6} {info.seq:>8}  {_when(info.taken_at):<20} "
+                f"{info.current_hp:>12} {info.strike_count:>8}"
+            )
+        restores = await db.list_restores(args.raid_id)
+        if restores:
+            print("restores (ids of rolled-back snapshots can be restored again):")
+        for r in restores:
+            print(
+                f"  #{r.restore_id} {_when(r.at)}  to snapshot {r.snapshot_id} (seq {r.seq}): "
+                f"{r.rolled_back_strikes} strikes rolled back, {r.restored_strikes} rolled forward"
+            )
+        return 0
+
+    return _with_db(args, config, work)
+
+
+def _status_of(raid_state_json: str) -> tuple[str, float | None]:
+    boss = json.loads(raid_state_json)
+    return str(boss["status"]), boss["ended_at"]
+
+
+def _restore(args: argparse.Namespace, config: Config) -> int:
+    if args.url is not None:
+        with AdminClient.open(args.url, _secret(config)) as client:
+            reply = client.request(
+                "admin.raid.restore", raid_id=args.raid_id, snapshot_id=args.snapshot
+            )
+        print(restore_summary(args.raid_id, reply, live=True))
+        return 0
+    lock = _locked(args, f"use `restore {args.raid_id} --snapshot {args.snapshot} --url …`")
+    try:
+
+        async def work(db: Database) -> int:
+            await _require_raid(db, args.raid_id)
+            result = await db.restore_to_snapshot(
+                args.raid_id, args.snapshot, at=time.time(), status_of=_status_of
+            )
+            print(restore_summary(args.raid_id, restore_fields(result), live=False))
+            return 0
+
+        return _with_db(args, config, work)
+    except RestoreRefused as exc:
+        raise OperationFailed(str(exc)) from None
+    finally:
+        lock.release()
+
+
+def restore_fields(result: Any) -> dict[str, Any]:
+    """A RestoreResult as the reply fields of admin.raid.restore."""
+    return {
+        "snapshot_id": result.snapshot_id,
+        "seq": result.seq,
+        "status": result.status,
+        "rolled_forward": result.rolled_forward,
+        "rolled_back_strikes": result.rolled_back_strikes,
+        "restored_strikes": result.restored_strikes,
+        "rolled_back_snapshots": result.rolled_back_snapshots,
+        "restored_snapshots": result.restored_snapshots,
+        "rolled_back_delivered_grants": result.rolled_back_delivered_grants,
+    }
+
+
+def restore_summary(raid_id: str, fields: dict[str, Any], live: bool) -> str:
+    verb = "rolled forward" if fields["rolled_forward"] else "restored"
+    lines = [
+        f"raid {raid_id} {verb} to snapshot {fields['snapshot_id']} (seq {fields['seq']}, "
+        f"status {fields['status']}): {fields['rolled_back_strikes']} strikes and "
+        f"{fields['rolled_back_snapshots']} snapshots rolled back, "
+        f"{fields['restored_strikes']} strikes and {fields['restored_snapshots']} snapshots "
+        "rolled forward" + ("; the raid is serving again" if live else "")
+    ]
+    if fields["rolled_back_delivered_grants"]:
+        lines.append(
+            f"note: {fields['rolled_back_delivered_grants']} rolled-back strike rewards had "
+            "already been acknowledged by the game backend"
+        )
+    return "\n".join(lines)
+
+
 def _status(args: argparse.Namespace, config: Config) -> int:
     async def work(db: Database) -> int:
-        rows = await db.list_boss_raids()
         if args.raid_id is not None:
-            rows = [r for r in rows if r.raid_id == args.raid_id]
-            if not rows:
-                raise UsageError(f"no raid {args.raid_id!r}")
+            await _require_raid(db, args.raid_id)
+        rows = [r for r in await db.list_boss_raids() if args.raid_id in (None, r.raid_id)]
         now = time.time()
         for row in rows:
             restored = await restore_raid(db, row.raid_id, now)
@@ -301,6 +563,38 @@ def _status(args: argparse.Namespace, config: Config) -> int:
     return _with_db(args, config, work)
 
 
+def _audit(args: argparse.Namespace, config: Config) -> int:
+    if args.user is None and args.strike is None:
+        raise UsageError("audit needs --user U (a player's history) or --strike ID (one strike)")
+
+    async def work(db: Database) -> int:
+        await _require_raid(db, args.raid_id)
+        strikes = await db.audit_strikes(args.raid_id, user_id=args.user, strike_id=args.strike)
+        if args.strike is not None:
+            if not strikes:
+                who = f" of {args.user}" if args.user else ""
+                raise UsageError(f"raid {args.raid_id} has no strike {args.strike!r}{who}")
+            if args.json:
+                print(json.dumps([strike_dict(s, full=True) for s in strikes], indent=2))
+            else:
+                print(render_strike(args.raid_id, strikes))
+            return 0
+        claims = await db.audit_claims(args.raid_id, args.user)
+        if args.json:
+            document = {
+                "raid_id": args.raid_id,
+                "user_id": args.user,
+                "strikes": [strike_dict(s) for s in strikes],
+                "rewards": [claim_dict(c) for c in claims],
+            }
+            print(json.dumps(document, indent=2))
+        else:
+            print(render_player(args.raid_id, args.user, strikes, claims))
+        return 0
+
+    return _with_db(args, config, work)
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "serve": _serve,
     "token": _token,
@@ -309,4 +603,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "snapshots": _snapshots,
     "restore": _restore,
     "status": _status,
+    "audit": _audit,
 }

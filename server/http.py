@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import http
 import importlib.resources
+import logging
 from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection
@@ -16,6 +17,8 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 WS_PATH = "/ws"
+
+access = logging.getLogger("raid.access")
 
 HttpHandler = Callable[[ServerConnection, Request], Response | None]
 """The ``process_request`` signature websockets' ``serve`` accepts."""
@@ -66,3 +69,29 @@ def make_http_handler(
         return _text(http.HTTPStatus.NOT_FOUND, "not found\n")
 
     return process_request
+
+
+def short_id(connection: ServerConnection) -> str:
+    """The connection id in logs: 8 hex digits are enough to follow one connection."""
+    return connection.id.hex[:8]
+
+
+def log_access(connection: ServerConnection, request: Request, response: Response) -> None:
+    """websockets' ``process_response`` hook: one access line per HTTP request.
+
+    ``GET /healthz 200``, ``GET /ws 101`` (a WebSocket opened; ``conn`` follows it in the
+    gateway's lines), ``GET /nope 404``. websockets only accepts GET.
+    """
+    remote = connection.remote_address
+    access.info(
+        "GET %s %d",
+        request.path,
+        response.status_code,
+        extra={
+            "conn": short_id(connection),
+            "remote": f"{remote[0]}:{remote[1]}" if remote else None,
+            "status": response.status_code,
+            "bytes": len(response.body),
+            "agent": request.headers.get("User-Agent"),
+        },
+    )

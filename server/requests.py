@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Self, TypeVar
 
 from raid.config import Action
-from raid.errors import ErrorCode, ProtocolError
+from raid.errors import ErrorCode, FieldError, ProtocolError
 
 Rid = int | str
 """The client's request id, echoed in the reply."""
@@ -33,7 +33,7 @@ T = TypeVar("T")
 
 
 def _bad(path: str, problem: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.BAD_REQUEST, f"{path}: {problem}")
+    return FieldError(path, problem)
 
 
 def _is_utf8(text: str) -> bool:
@@ -292,7 +292,7 @@ class CharacterSpec:
 
     @classmethod
     def parse(cls, value: object, path: str) -> CharacterSpec:
-        f = Fields(as_map(value, path), prefix=f"{path}.")
+        f = Fields(as_map(value, path), prefix=f"{path}." if path else "")
         return cls(
             character_id=f.opt("character_id", as_id),
             name=f.req("name", as_id),
