@@ -23,6 +23,15 @@ TOKEN_TTL_S = 300.0
 class AdminClientError(Exception):
     """The server could not be reached, or refused; the message is one line."""
 
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code  # the wire error code when the server refused
+
+    @property
+    def client_fault(self) -> bool:
+        """The request was wrong (fix the command), not the server unable to serve it."""
+        return self.code in ("bad_request", "unknown_raid")
+
 
 class AdminClient:
     def __init__(self, url: str, connection: ClientConnection, timeout_s: float) -> None:
@@ -72,7 +81,9 @@ class AdminClient:
         except (OSError, WebSocketException) as exc:
             raise AdminClientError(f"{self.url}: connection lost during {op}: {exc}") from None
         if reply.get("op") == "error":
-            raise AdminClientError(f"the server refused {op}: {reply.get('message')}")
+            code = str(reply.get("code"))
+            hint = " (is RAID_SECRET the server's?)" if op == "hello" else ""
+            raise AdminClientError(f"the server refused {op}: {reply.get('message')}{hint}", code)
         return dict(reply)
 
     def close(self) -> None:

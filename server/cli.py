@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from actors.live_restore import restore_fields, status_of_state
 from actors.raids import create_raid
 from actors.restore import RestoreError, restore_raid
 from persistence.database import Database
@@ -283,13 +284,9 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(str(exc), 2)
     except RaidError as exc:  # refused by the game's own checks: unknown boss, raid exists
         return _fail(exc.message, 2)
-    except (
-        OperationFailed,
-        PersistenceError,
-        RestoreError,
-        StartupError,
-        AdminClientError,
-    ) as exc:
+    except AdminClientError as exc:
+        return _fail(str(exc), 2 if exc.client_fault else 1)
+    except (OperationFailed, PersistenceError, RestoreError, StartupError) as exc:
         return _fail(str(exc), 1)
     except sqlite3.DatabaseError as exc:
         return _fail(f"{args.db}: {exc}", 1)
@@ -478,11 +475,6 @@ def _snapshots(args: argparse.Namespace, config: Config) -> int:
     return _with_db(args, config, work)
 
 
-def _status_of(raid_state_json: str) -> tuple[str, float | None]:
-    boss = json.loads(raid_state_json)
-    return str(boss["status"]), boss["ended_at"]
-
-
 def _restore(args: argparse.Namespace, config: Config) -> int:
     if args.url is not None:
         with AdminClient.open(args.url, _secret(config)) as client:
@@ -497,7 +489,7 @@ def _restore(args: argparse.Namespace, config: Config) -> int:
         async def work(db: Database) -> int:
             await _require_raid(db, args.raid_id)
             result = await db.restore_to_snapshot(
-                args.raid_id, args.snapshot, at=time.time(), status_of=_status_of
+                args.raid_id, args.snapshot, at=time.time(), status_of=status_of_state
             )
             print(restore_summary(args.raid_id, restore_fields(result), live=False))
             return 0
@@ -507,21 +499,6 @@ def _restore(args: argparse.Namespace, config: Config) -> int:
         raise OperationFailed(str(exc)) from None
     finally:
         lock.release()
-
-
-def restore_fields(result: Any) -> dict[str, Any]:
-    """A RestoreResult as the reply fields of admin.raid.restore."""
-    return {
-        "snapshot_id": result.snapshot_id,
-        "seq": result.seq,
-        "status": result.status,
-        "rolled_forward": result.rolled_forward,
-        "rolled_back_strikes": result.rolled_back_strikes,
-        "restored_strikes": result.restored_strikes,
-        "rolled_back_snapshots": result.rolled_back_snapshots,
-        "restored_snapshots": result.restored_snapshots,
-        "rolled_back_delivered_grants": result.rolled_back_delivered_grants,
-    }
 
 
 def restore_summary(raid_id: str, fields: dict[str, Any], live: bool) -> str:
