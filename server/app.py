@@ -107,6 +107,10 @@ async def _serve(config: Config, options: ServeOptions, listening: Callable[[], 
         handler = make_http_handler(lambda: service.ready, load_index_html(), metrics.render)
         server = await _listen(gateway, options, handler)
         listening()
+        stop = asyncio.Event()  # set by SIGTERM or SIGINT, from the moment the port is open
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
         port = server.sockets[0].getsockname()[1] if server.sockets else options.port
         log.info("listening", extra={"host": options.host, "port": port})
         log.info(
@@ -120,10 +124,6 @@ async def _serve(config: Config, options: ServeOptions, listening: Callable[[], 
             extra={"raids": len(service.live), "replayed": service.replayed_entries},
         )
         _banner(options, port, demo_raid)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
         await stop.wait()
         log.info("shutting down: closing %d connections", len(gateway.sessions))
         server.close(close_connections=False)
