@@ -20,7 +20,13 @@ from actors.live_restore import restore_fields, status_of_state
 from actors.raids import create_raid
 from actors.restore import RestoreError, restore_raid
 from persistence.database import Database
-from persistence.errors import DatabaseInUse, PersistenceError, RestoreRefused, UnknownSnapshot
+from persistence.errors import (
+    DatabaseInUse,
+    PersistenceError,
+    RestoreRefused,
+    RosterConflict,
+    UnknownSnapshot,
+)
 from persistence.lock import DatabaseLock
 from raid.config import Config, load_config
 from raid.errors import ConfigError, RaidError
@@ -189,7 +195,10 @@ def _import_roster(args: argparse.Namespace, config: Config) -> int:
     try:
 
         async def work(db: Database) -> int:
-            await db.upsert_characters(rows)
+            try:
+                await db.upsert_characters(rows)
+            except RosterConflict as exc:
+                raise UsageError(f"{args.file}: {exc}") from None
             print(f"imported {len(rows)} characters for {len(users)} players into {args.db}")
             return 0
 
