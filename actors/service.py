@@ -321,9 +321,10 @@ class RaidService:
         """An accepted strike: journal it, and answer its caller once it is committed."""
         self._submit(entry)
         result = outcome.result
-        self.players.learn(result.raid_id, result.user_id, outcome)
         committed = entry.future
         assert committed is not None
+        if not committed.done():  # done at once = refused (a retired actor): nothing to learn
+            self.players.learn(result.raid_id, result.user_id, outcome)
 
         def answer(done: asyncio.Future[None]) -> None:
             if future.done():
@@ -374,8 +375,11 @@ class RaidService:
                 if restored is not None:
                     new = self._start_raid(restored.state, restored.source)
                     new.snapshot_seq = restored.snapshot_seq
-                    self.statuses[raid_id] = restored.state.boss.status
                     self.journal.reopen_raid(raid_id, new.generation)
+                    boss = restored.state.boss
+                    self.statuses[raid_id] = boss.status
+                    if boss.status.value != restored.row.status:
+                        self._on_status_changed(raid_id, boss.status, boss.ended_at)
             return result
         finally:
             del self._restarting[raid_id]

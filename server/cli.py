@@ -11,6 +11,7 @@ files it created (a new database and its lock file).
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -223,19 +224,57 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _NewFiles:
-    """The database files a command creates, removed again if the command fails."""
+    """The database files a command creates, removed again if the command fails.
+
+    Never someone else's: a database that appeared meanwhile is only removed if no server
+    holds its lock and it holds no raid and no character.
+    """
 
     def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
         self.paths = [Path(f"{db_path}{suffix}") for suffix in ("", "-wal", "-shm", ".lock")]
         self.existed = {path for path in self.paths if path.exists()}
         self.keep = False  # set once the files hold something worth keeping
 
     def remove(self) -> None:
-        if self.keep:
+        if self.keep or all(path in self.existed or not path.exists() for path in self.paths):
             return
-        for path in self.paths:
-            if path not in self.existed:
+        from persistence.errors import DatabaseInUse
+        from persistence.lock import DatabaseLock
+
+        try:
+            lock = DatabaseLock.acquire(self.db_path)
+        except (DatabaseInUse, OSError):
+            return  # a server took it meanwhile: not ours to remove
+        try:  # unlinked while locked: a server starting now waits for no stale lock file
+            if self.db_path in self.existed:  # its -wal and -shm are SQLite's to manage
+                created = [path for path in self.paths[3:] if path not in self.existed]
+            elif not _holds_data(self.db_path):
+                created = [path for path in self.paths if path not in self.existed]
+            else:
+                created = []
+            for path in created:
                 path.unlink(missing_ok=True)
+        finally:
+            lock.release()
+
+
+def _holds_data(db_path: Path) -> bool:
+    """Any raid or character in the file (unreadable counts as data: keep it)."""
+    import sqlite3
+
+    try:
+        if not db_path.exists():
+            return False
+        with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_schema")}
+            return any(
+                db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+                for table in ("boss_raids", "characters")
+                if table in tables
+            )
+    except sqlite3.Error:
+        return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
