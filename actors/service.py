@@ -368,8 +368,11 @@ class RaidService:
                     with contextlib.suppress(JournalWriteFailed):
                         await self.journal.wait(live.last_entry)
             self.snapshotter.tell(Forget(raid_id))
+            # No snapshot of the old state may land after the change: wait for one in flight.
+            hold = self._snapshot_lock if change is not None else contextlib.nullcontext()
             try:
-                result = await change() if change is not None else None
+                async with hold:
+                    result = await change() if change is not None else None
             finally:
                 restored = await restore_raid(self.db, raid_id, self.clock())
                 if restored is not None:
