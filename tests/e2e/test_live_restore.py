@@ -99,7 +99,7 @@ async def test_live_restore_under_load_and_roll_forward(
     report = await _strike(alice, "ra", ["alice-c8"], "a8")
     assert report["strike_count"] == 9
 
-    with sqlite3.connect(server.db_path) as db:
+    with contextlib.closing(sqlite3.connect(server.db_path)) as db:
         stored = {
             f"{user}/{strike_id}"
             for user, strike_id in db.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pty
@@ -231,7 +232,7 @@ def test_re_importing_a_file_changes_nothing(tmp_path: Path) -> None:
         done = cli(tmp_path, "import-roster", str(path))
         assert done.returncode == 0, done.stderr
         assert "imported 3 characters for 2 players" in done.stdout
-    with sqlite3.connect(tmp_path / "raid.db") as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / "raid.db")) as db:
         rows = db.execute(
             "SELECT user_id, character_id, name FROM characters ORDER BY user_id"
         ).fetchall()
@@ -344,7 +345,7 @@ async def test_import_while_the_server_runs_is_refused_or_goes_through_it(tmp_pa
         await admin.close()
     finally:
         assert server.stop() == 0
-    with sqlite3.connect(server.db_path) as db:
+    with contextlib.closing(sqlite3.connect(server.db_path)) as db:
         assert db.execute("SELECT count(*) FROM characters").fetchone()[0] == 1
 
 
