@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
         ("bench.actor_throughput", ["--players", "20", "--strikes", "200", "--repeat", "1",
                                     "--actors", "5"], "actor path, 20 concurrent players"),
         ("bench.snapshot_restore", ["--players", "200"], "restore: snapshot with 200 players"),
+        ("bench.restore_timeline", ["--strikes", "300", "--repeat", "1"],
+         "restore of a raid with 300 strikes"),
     ],
 )  # fmt: skip
 def test_benchmark_runs(module: str, args: list[str], expected: str) -> None:
