@@ -86,6 +86,7 @@ async def _serve(config: Config, options: ServeOptions, listening: Callable[[], 
     service = RaidService(config, db, metrics)
     try:
         await service.start()
+        restored_raids = len(service.live)  # before --demo may create one
         demo_raid = await seed_demo(service) if options.demo else None
         freeze_startup_state()
         cfg = config.server
@@ -117,11 +118,11 @@ async def _serve(config: Config, options: ServeOptions, listening: Callable[[], 
             "ready in %.2f s: %d raids restored, %d journal entries replayed; "
             "serving on http://%s:%d/ (Ctrl+C to stop)",
             time.perf_counter() - started,
-            len(service.live),
+            restored_raids,
             service.replayed_entries,
             options.host,
             port,
-            extra={"raids": len(service.live), "replayed": service.replayed_entries},
+            extra={"raids": restored_raids, "replayed": service.replayed_entries},
         )
         _banner(options, port, demo_raid)
         await stop.wait()
