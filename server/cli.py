@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
 from raid.errors import FieldError
 from server.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
-from server.requests import as_id
+from server.requests import as_id, as_time
 from server.tokens import ROLES
 
 PROG = "raid-server"
@@ -83,15 +82,13 @@ def _identifier(text: str) -> str:
 
 
 def _iso_time(text: str) -> float:
+    """The wire's own time check (``as_time``): ISO 8601, a time without a zone is UTC."""
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+        return as_time(text, "")
+    except FieldError:
         raise argparse.ArgumentTypeError(
             f"not an ISO-8601 time: {text!r} (e.g. 2026-12-01T20:00:00Z)"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def _ws_url(text: str) -> str:
