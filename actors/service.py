@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import pykka
@@ -32,6 +32,7 @@ from actors.broadcaster import (
     Subscribe,
     Unsubscribe,
 )
+from actors.live_restore import restore_live
 from actors.messages import (
     ClaimableRequest,
     ClaimOutcome,
@@ -72,6 +73,7 @@ from server.metrics import Metrics
 from server.requests import (
     AdminRaidCreate,
     AdminRaidEnd,
+    AdminRaidRestore,
     AdminRequest,
     AdminRewardsAck,
     AdminRewardsPending,
@@ -83,6 +85,8 @@ from server.requests import (
 from server.session import Session
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 REQUEST_TIMEOUT_S = 30.0
@@ -155,6 +159,8 @@ class RaidService:
             on_count=lambda n: self.metrics.live_actors.labels(kind="player").set(n),
         )
         self.ready = False  # True once every unfinished raid is restored
+        self.replayed_entries = 0  # journal entries replayed by restores (start-up summary)
+        self.final_snapshots = 0  # snapshots taken by stop() (shutdown summary)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -204,7 +210,7 @@ class RaidService:
                 await task
         if self.journal is not None:
             await self.journal.stop()
-        await self._snapshot_changed("final snapshot")
+        self.final_snapshots = await self._snapshot_changed("final snapshot")
         self.players.stop_all()
         for live in self.live.values():
             live.ref.stop(block=False)
@@ -240,6 +246,7 @@ class RaidService:
             restored = await restore_raid(self.db, raid_id, self.clock())
             live = None
             if restored is not None:
+                self.replayed_entries += restored.replayed
                 if restored.replayed:
                     log.info(
                         "raid %s restored: snapshot seq %d + %d journal entries",
@@ -314,9 +321,10 @@ class RaidService:
         """An accepted strike: journal it, and answer its caller once it is committed."""
         self._submit(entry)
         result = outcome.result
-        self.players.learn(result.raid_id, result.user_id, outcome)
         committed = entry.future
         assert committed is not None
+        if not committed.done():  # done at once = refused (a retired actor): nothing to learn
+            self.players.learn(result.raid_id, result.user_id, outcome)
 
         def answer(done: asyncio.Future[None]) -> None:
             if future.done():
@@ -333,26 +341,56 @@ class RaidService:
         """Restart a raid from durable state (latest snapshot + committed journal)."""
         if raid_id in self._restarting:
             return
+        log.error("restarting raid %s: %s", raid_id, reason, extra={"raid": raid_id})
+        await self.rewrite(raid_id, None)
+
+    async def rewrite(self, raid_id: str, change: Callable[[], Awaitable[_T]] | None) -> _T | None:
+        """Stop the raid's actors, run ``change`` (a rewrite of its durable state, e.g. an
+        operator restore), and start the raid again from durable state.
+
+        With a ``change``, the old actor's entries not yet written are refused (their callers
+        get ``unavailable``), so nothing of the old state lands after the rewrite; the raid
+        comes back even if ``change`` fails. Requests meanwhile answer ``unavailable``.
+        """
+        if raid_id in self._restarting:
+            raise Unavailable(f"raid {raid_id} is restarting; try again")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._restarting[raid_id] = done
-        log.error("restarting raid %s: %s", raid_id, reason, extra={"raid": raid_id})
+        assert self.snapshotter is not None and self.journal is not None
         try:
             live = self.live.pop(raid_id, None)
             self.players.stop_raid(raid_id)
             if live is not None:
                 live.ref.stop(block=False)
-                if live.last_entry is not None and self.journal is not None:
+                if change is not None:
+                    self.journal.reopen_raid(raid_id, live.generation + 1)  # retire the old one
+                if live.last_entry is not None:
                     with contextlib.suppress(JournalWriteFailed):
                         await self.journal.wait(live.last_entry)
-            assert self.snapshotter is not None and self.journal is not None
             self.snapshotter.tell(Forget(raid_id))
-            restored = await restore_raid(self.db, raid_id, self.clock())
-            if restored is not None:
-                new = self._start_raid(restored.state, restored.source)
-                self.journal.reopen_raid(raid_id, new.generation)
+            # No snapshot of the old state may land after the change: wait for one in flight.
+            hold = self._snapshot_lock if change is not None else contextlib.nullcontext()
+            try:
+                async with hold:
+                    result = await change() if change is not None else None
+            finally:
+                restored = await restore_raid(self.db, raid_id, self.clock())
+                if restored is not None:
+                    new = self._start_raid(restored.state, restored.source)
+                    new.snapshot_seq = restored.snapshot_seq
+                    self.journal.reopen_raid(raid_id, new.generation)
+                    boss = restored.state.boss
+                    self.statuses[raid_id] = boss.status
+                    if boss.status.value != restored.row.status:
+                        self._on_status_changed(raid_id, boss.status, boss.ended_at)
+            return result
         finally:
             del self._restarting[raid_id]
             done.set_result(None)
+
+    def publish_events(self, raid_id: str, events: list[dict[str, Any]]) -> None:
+        """Events for the raid's subscribers, outside any strike (e.g. ``resync``)."""
+        self._publish(raid_id, events, self.live.get(raid_id))
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -462,15 +500,18 @@ class RaidService:
             await asyncio.sleep(self.config.persistence.snapshot_interval_s)
             await self._snapshot_changed("snapshot")
 
-    async def _snapshot_changed(self, what: str) -> None:
-        """Snapshot every live raid with journal entries since its last snapshot."""
+    async def _snapshot_changed(self, what: str) -> int:
+        """Snapshot every live raid with journal entries since its last snapshot; how many."""
+        taken = 0
         for raid_id, live in list(self.live.items()):
             if not live.needs_snapshot:
                 continue
             try:
                 await self.snapshot(raid_id)
+                taken += 1
             except RaidError as error:
                 log.error("%s of %s failed: %s", what, raid_id, error.message)
+        return taken
 
     async def snapshot(self, raid_id: str) -> SnapshotInfo:
         """Save a snapshot of the raid as of its last committed journal entry."""
@@ -650,6 +691,8 @@ class RaidService:
             await self._raid(req.raid_id)
             info = await self.snapshot(req.raid_id)
             return {"snapshot_id": info.snapshot_id, "seq": info.seq}
+        if isinstance(req, AdminRaidRestore):
+            return await restore_live(self, req.raid_id, req.snapshot_id)
         if isinstance(req, AdminRewardsPending):
             pending = await self.db.pending_rewards(req.limit)
             return {
