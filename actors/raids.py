@@ -14,6 +14,7 @@ from persistence.records import CharacterRow, RaidRow
 from raid.codec import boss_to_dict, new_boss_state
 from raid.config import Config
 from raid.errors import ErrorCode, ProtocolError, Rejection
+from raid.limits import MAX_ID_LEN, MAX_STAT
 from raid.models import Character, RaidState, Roster
 
 _COMPACT = (",", ":")
@@ -41,7 +42,9 @@ async def create_raid(
     end: float | None = None,
     raid_id: str | None = None,
 ) -> RaidState:
-    """Create a raid from a boss template, with its initial snapshot (seq 0)."""
+    """Create a raid from a boss template, with its initial snapshot (seq 0), in one
+    transaction. Times must lie within raid.limits' range (the wire and the CLI parse them
+    with ``raid.limits.parse_time``)."""
     template = config.bosses.get(boss_id)
     if template is None:
         known = ", ".join(sorted(config.bosses))
@@ -67,37 +70,47 @@ async def create_raid(
         rng_seed=0,
     )
     try:
-        await db.create_boss_raid(row)
+        await db.create_boss_raid_with_snapshot(row, current_hp=boss.current_hp)
     except DuplicateRaid:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"raid {rid!r} already exists") from None
-    await db.save_snapshot(
-        rid,
-        seq=0,
-        taken_at=now,
-        current_hp=boss.current_hp,
-        strike_count=0,
-        raid_state_json=row.template_json,
-        players=[],
-    )
     return RaidState(boss)
 
 
 def validate_grants(
     config: Config, user_id: str, grants: Sequence[CharacterGrant]
 ) -> list[CharacterRow]:
-    """Check characters against the configured stats and tags; give ids to new ones."""
+    """Check characters against the configured stats and tags; give ids to new ones.
+
+    The one validator of characters: the wire (``admin.roster.grant``), ``import-roster`` and
+    the demo world all pass through it, so a character one path accepts every path accepts.
+    """
     stats_known = frozenset(config.rules.stats)
     tags_known = config.rules.tags
     rows: list[CharacterRow] = []
     seen: set[str] = set()
     for index, grant in enumerate(grants):
         where = f"characters[{index}]"
+        if not 1 <= len(grant.name) <= MAX_ID_LEN:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"{where}.name: must be a string of 1-{MAX_ID_LEN} characters",
+            )
+        if grant.character_id is not None and not 1 <= len(grant.character_id) <= MAX_ID_LEN:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"{where}.character_id: must be a string of 1-{MAX_ID_LEN} characters",
+            )
         unknown = sorted(set(grant.stats) - stats_known)
         if unknown:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"{where}.stats: unknown stat(s) {unknown}")
         negative = sorted(s for s, v in grant.stats.items() if v < 0)
         if negative:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"{where}.stats: negative {negative}")
+        too_big = sorted(s for s, v in grant.stats.items() if v > MAX_STAT)
+        if too_big:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, f"{where}.stats: {too_big} above the maximum {MAX_STAT}"
+            )
         bad_tags = sorted(set(grant.tags) - tags_known)
         if bad_tags:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"{where}.tags: unknown tag(s) {bad_tags}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -20,17 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from actors.raids import CharacterGrant, create_raid, validate_grants
-from actors.restore import RestoreError, restore_raid
+from actors.restore import RestoreError, restore_raid, unknown_curses
 from persistence.database import Database
 from persistence.errors import PersistenceError
 from persistence.lock import DatabaseLock
 from raid.config import Config, load_config
-from raid.errors import ConfigError, RaidError
+from raid.errors import ConfigError, ProtocolError, RaidError
 from raid.lifecycle import status_at
+from raid.limits import MAX_ID_LEN, parse_time
 from server.app import ServeOptions, run
 from server.errors import StartupError
 from server.logs import configure_logging
-from server.requests import MAX_ID_LEN
+from server.requests import CharacterSpec, as_id
 from server.tokens import ROLES, issue_token
 
 
@@ -60,8 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     roster.add_argument("file", metavar="FILE.json")
     create = command("create-raid", "create a raid from a boss template")
     create.add_argument("--boss", required=True, help="boss template id")
-    create.add_argument("--start", help="ISO-8601 start (default now)")
-    create.add_argument("--end", help="ISO-8601 end (default start + duration_s)")
+    create.add_argument("--start", help="ISO-8601 time or unix seconds (default now)")
+    create.add_argument("--end", help="ISO-8601 time or unix seconds (default start + duration_s)")
     create.add_argument("--raid-id", help="raid id (default generated)")
     snaps = command("snapshots", "list a raid's snapshots")
     snaps.add_argument("raid_id")
@@ -70,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("--snapshot", type=int, required=True, help="snapshot id")
     status = command("status", "print raid state from the database")
     status.add_argument("raid_id", nargs="?")
+    check = command("check", "check that raids can be restored; retire one that cannot")
+    check.add_argument("raid_id", nargs="?", help="one raid (default: every raid)")
+    check.add_argument(
+        "--retire", action="store_true", help="end RAID_ID for good (server stopped)"
+    )
     return parser
 
 
@@ -177,43 +184,27 @@ def _read_roster_file(path: Path) -> list[Any]:
 
 
 def _roster_entry(entry: Any, where: str) -> tuple[str, CharacterGrant]:
+    """One file entry, checked by the wire's own parser (one validator per input)."""
     if not isinstance(entry, dict):
         raise UsageError(f"{where}: must be an object")
     try:
-        user, name, rarity = entry["user_id"], entry["name"], entry["rarity"]
-        stats, tags = entry["stats"], entry.get("tags", [])
-    except KeyError as exc:
-        raise UsageError(f"{where}: missing {exc.args[0]}") from None
-    character_id = entry.get("character_id")
-    if not isinstance(user, str) or not 1 <= len(user) <= 64:
-        raise UsageError(f"{where}.user_id: must be a string of 1-64 characters")
-    if character_id is not None and (
-        not isinstance(character_id, str) or not 1 <= len(character_id) <= 64
-    ):
-        raise UsageError(f"{where}.character_id: must be a string of 1-64 characters")
-    if not isinstance(name, str) or not name:
-        raise UsageError(f"{where}.name: must be a non-empty string")
-    if isinstance(rarity, bool) or not isinstance(rarity, int):
-        raise UsageError(f"{where}.rarity: must be an integer")
-    if not isinstance(stats, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in stats.values()
-    ):
-        raise UsageError(f"{where}.stats: must be an object of integers")
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise UsageError(f"{where}.tags: must be a list of strings")
-    return user, CharacterGrant(character_id, name, rarity, stats, tuple(tags))
+        user = as_id(entry.get("user_id"), "user_id")
+        spec = CharacterSpec.parse({k: v for k, v in entry.items() if k != "user_id"}, "")
+    except ProtocolError as exc:
+        raise UsageError(f"{where}.{exc.message.lstrip('.')}") from None
+    return user, CharacterGrant(spec.character_id, spec.name, spec.rarity, spec.stats, spec.tags)
 
 
 def _parse_time(text: str | None, option: str) -> float | None:
     if text is None:
         return None
+    value: str | float = text
+    with contextlib.suppress(ValueError):
+        value = float(text)  # unix seconds, as on the wire
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option}: not an ISO-8601 time: {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+        return parse_time(value)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}: {text!r}") from None
 
 
 def _create_raid(args: argparse.Namespace, config: Config) -> int:
@@ -301,6 +292,57 @@ def _status(args: argparse.Namespace, config: Config) -> int:
     return _with_db(args, config, work)
 
 
+def _check(args: argparse.Namespace, config: Config) -> int:
+    """Restore each raid as the server would, with this config; say why one cannot be.
+
+    ``--retire`` ends a raid in the database (status ``ended``): the server then stops
+    loading it once its claim window has passed. Exit 1 if a checked raid cannot be restored.
+    """
+    if args.retire and args.raid_id is None:
+        raise UsageError("--retire needs a RAID_ID")
+    lock = DatabaseLock.acquire(Path(args.db)) if args.retire else None
+    try:
+
+        async def work(db: Database) -> int:
+            rows = await db.list_boss_raids()
+            if args.raid_id is not None:
+                rows = [r for r in rows if r.raid_id == args.raid_id]
+                if not rows:
+                    raise UsageError(f"no raid {args.raid_id!r}")
+            broken = 0
+            now = time.time()
+            for row in rows:
+                problem = await _restore_problem(db, config, row.raid_id, now)
+                broken += problem is not None
+                verdict = "ok" if problem is None else f"CANNOT BE RESTORED: {problem}"
+                print(f"{row.raid_id}  status={row.status}  {verdict}")
+                if args.retire and row.status not in _FINAL:
+                    await db.update_boss_raid_state(row.raid_id, status="ended", ended_at=now)
+                    print(f"{row.raid_id}  retired: status=ended")
+            return 1 if broken and not args.retire else 0
+
+        return _with_db(args, config, work)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+_FINAL = frozenset({"defeated", "expired", "ended"})
+
+
+async def _restore_problem(db: Database, config: Config, raid_id: str, now: float) -> str | None:
+    try:
+        restored = await restore_raid(db, raid_id, now)
+    except RestoreError as exc:
+        return str(exc)
+    if restored is None:
+        return "no such raid"
+    unknown = unknown_curses(config.rules, restored.state)
+    if unknown:
+        return f"uses curse(s) {unknown} that the config no longer defines"
+    return None
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "serve": _serve,
     "token": _token,
@@ -309,4 +351,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "snapshots": _snapshots,
     "restore": _restore,
     "status": _status,
+    "check": _check,
 }
