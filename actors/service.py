@@ -410,7 +410,8 @@ class RaidService:
             self.statuses[raid_id] = status
         self.players.invalidate_raid(raid_id)
         if self.snapshotter is not None:
-            self.snapshotter.tell(StatusChanged(raid_id, status, ended_at))
+            with contextlib.suppress(pykka.ActorDeadError):  # reported by the snapshot loop
+                self.snapshotter.tell(StatusChanged(raid_id, status, ended_at))
         self._spawn(
             self.db.update_boss_raid_state(raid_id, status=status.value, ended_at=ended_at),
             f"status-{raid_id}",
@@ -451,7 +452,10 @@ class RaidService:
                 group.events.extend(payload.events)
                 results.append(payload.result)
         if results and self.snapshotter is not None:
-            self.snapshotter.tell(Committed(results))
+            # A dead snapshotter must not stop events and bookkeeping: the snapshot loop
+            # reports it every period.
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.snapshotter.tell(Committed(results))
         for raid_id, group in per_raid.items():
             last = group.results[-1]
             live = self.live.get(raid_id)
@@ -673,7 +677,15 @@ class RaidService:
         live = await self._raid(raid_id)
         player = self.players.get(raid_id, user_id, live.ref)
         now = self.clock()
-        outcome = await self._call(player, lambda reply: PlayerClaim(key, now, reply))
+        try:
+            outcome = await self._call(player, lambda reply: PlayerClaim(key, now, reply))
+        except Rejection as refusal:
+            if refusal.code is ErrorCode.ALREADY_CLAIMED and live.last_entry is not None:
+                # The claim (or strike) this one collides with may still be on its way to
+                # disk: say "already claimed" only once it is there. Should it fail, this
+                # answers unavailable and a retry can claim the key.
+                await self._durable(live.last_entry)
+            raise
         assert isinstance(outcome, ClaimOutcome)
         await self._durable(outcome.entry)
         return {"key": outcome.claim.key, "bundle": dict(outcome.claim.bundle)}
