@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from tests.e2e.harness import Client, start_server
 from tests.e2e.test_cli import cli
@@ -57,7 +58,7 @@ async def test_an_unrestorable_raid_is_served_around_checked_and_retired(tmp_pat
 def test_import_roster_uses_the_wire_validator(tmp_path: Path) -> None:
     """Item 13 / item 11: the CLI accepted names of any length and stats of any size."""
     assert cli(tmp_path, "create-raid", "--boss", "dummy").returncode == 0
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"name": "N" * 65}, "[0].name: must be a string of 1-64 characters"),
         ({"stats": {"power": 10**12}}, "above the maximum 1000000000"),
         ({"stats": {"power": True}}, "[0].stats.power: must be an integer"),
@@ -65,7 +66,8 @@ def test_import_roster_uses_the_wire_validator(tmp_path: Path) -> None:
         ({"user_id": ""}, "[0].user_id: must be a string of 1-64 characters"),
     ]
     for change, expected in cases:
-        entry = {"user_id": "u", "name": "N", "rarity": 1, "stats": {"power": 1}} | change
+        entry: dict[str, Any] = {"user_id": "u", "name": "N", "rarity": 1, "stats": {"power": 1}}
+        entry |= change
         path = tmp_path / "roster.json"
         path.write_text(json.dumps([entry]))
         done = cli(tmp_path, "import-roster", str(path))
