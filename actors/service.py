@@ -377,10 +377,13 @@ class RaidService:
                         await self.journal.wait(live.last_entry)
             assert self.snapshotter is not None and self.journal is not None
             self.snapshotter.tell(Forget(raid_id))
-            restored = await restore_raid(self.db, raid_id, self.clock())
-            if restored is not None:
-                new = self._start_raid(restored.state, restored.source)
-                self.journal.reopen_raid(raid_id, new.generation)
+            try:
+                restored = await restore_raid(self.db, raid_id, self.clock())
+                if restored is not None:
+                    new = self._start_raid(restored.state, restored.source)
+                    self.journal.reopen_raid(raid_id, new.generation)
+            except RestoreError as exc:
+                self._mark_out_of_service(raid_id, str(exc))
         finally:
             del self._restarting[raid_id]
             done.set_result(None)
