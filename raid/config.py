@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import functools
 import itertools
+import json
 import math
 import tomllib
 from collections.abc import Mapping
@@ -347,7 +348,9 @@ class _Node:
         self.data = data  # the table's raw values
 
     def key(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
+        # A TOML key may hold any character ("\n" included): an error stays one line.
+        shown = key if key.isprintable() else json.dumps(key)
+        return f"{self.path}.{shown}" if self.path else shown
 
     def error(self, key: str, problem: str) -> ConfigError:
         return ConfigError(self.file, self.key(key), problem)

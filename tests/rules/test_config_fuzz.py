@@ -104,6 +104,8 @@ def test_any_mutation_of_the_defaults_loads_or_names_the_key(
 
 @settings(max_examples=FUZZ, deadline=None)
 @given(st.dictionaries(st.sampled_from(sorted(DEFAULTS)), toml_values, max_size=3))
+@example({"actors": {"\n": False}})  # found by this test: a key holding a newline
+@example({"bosses": {"x\u2028y": {}}})
 def test_any_file_merged_over_the_defaults_loads_or_names_the_key(override: dict[str, Any]) -> None:
     _check(lambda: parse_config(merge_documents(DEFAULTS, override), "fuzz.toml"))
 
