@@ -15,6 +15,7 @@ from persistence.records import CharacterRow, RaidRow
 from raid.codec import boss_to_dict, new_boss_state
 from raid.config import Config
 from raid.errors import ErrorCode, FieldError, ProtocolError, Rejection
+from raid.limits import MAX_ID_LEN, MAX_STAT
 from raid.models import Character, RaidState, Roster
 
 _COMPACT = (",", ":")
@@ -42,7 +43,9 @@ async def create_raid(
     end: float | None = None,
     raid_id: str | None = None,
 ) -> RaidState:
-    """Create a raid from a boss template, with its initial snapshot (seq 0)."""
+    """Create a raid from a boss template, with its initial snapshot (seq 0), in one
+    transaction. Times must lie within raid.limits' range (the wire and the CLI parse them
+    with ``raid.limits.parse_time``)."""
     template = config.bosses.get(boss_id)
     if template is None:
         known = ", ".join(sorted(config.bosses))
@@ -68,18 +71,9 @@ async def create_raid(
         rng_seed=0,
     )
     try:
-        await db.create_boss_raid(row)
+        await db.create_boss_raid_with_snapshot(row, current_hp=boss.current_hp)
     except DuplicateRaid:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"raid {rid!r} already exists") from None
-    await db.save_snapshot(
-        rid,
-        seq=0,
-        taken_at=now,
-        current_hp=boss.current_hp,
-        strike_count=0,
-        raid_state_json=row.template_json,
-        players=[],
-    )
     return RaidState(boss)
 
 
@@ -89,6 +83,10 @@ def check_grant(config: Config, grant: CharacterGrant, path: str) -> None:
     ``path`` is where the character sits in its request (``characters[2]``), "" for none.
     """
     prefix = f"{path}." if path else ""
+    if not 1 <= len(grant.name) <= MAX_ID_LEN:
+        raise FieldError(f"{prefix}name", f"must be a string of 1-{MAX_ID_LEN} characters")
+    if grant.character_id is not None and not 1 <= len(grant.character_id) <= MAX_ID_LEN:
+        raise FieldError(f"{prefix}character_id", f"must be a string of 1-{MAX_ID_LEN} characters")
     stats_known = config.rules.stats
     unknown = sorted(set(grant.stats) - set(stats_known))
     if unknown:
@@ -99,6 +97,9 @@ def check_grant(config: Config, grant: CharacterGrant, path: str) -> None:
     negative = sorted(s for s, v in grant.stats.items() if v < 0)
     if negative:
         raise FieldError(f"{prefix}stats", f"negative value(s) for {', '.join(negative)}")
+    too_big = sorted(s for s, v in grant.stats.items() if v > MAX_STAT)
+    if too_big:
+        raise FieldError(f"{prefix}stats", f"{', '.join(too_big)} above the maximum {MAX_STAT}")
     bad_tags = sorted(set(grant.tags) - config.rules.tags)
     if bad_tags:
         raise FieldError(
@@ -112,7 +113,11 @@ def check_grant(config: Config, grant: CharacterGrant, path: str) -> None:
 def validate_grants(
     config: Config, user_id: str, grants: Sequence[CharacterGrant]
 ) -> list[CharacterRow]:
-    """Check characters (``check_grant``) and give ids to those without one (random)."""
+    """Check characters (``check_grant``) and give ids to those without one (random).
+
+    The one validator of characters: the wire (``admin.roster.grant``), ``import-roster`` and
+    the demo world all pass through it, so a character one path accepts every path accepts.
+    """
     rows: list[CharacterRow] = []
     seen: set[str] = set()
     for index, grant in enumerate(grants):

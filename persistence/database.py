@@ -180,6 +180,15 @@ class Database:
             raise DuplicateRaid(raid.raid_id)
         return raid
 
+    async def create_boss_raid_with_snapshot(
+        self, raid: RaidRow, *, current_hp: int
+    ) -> SnapshotInfo:
+        """Create a raid and its first snapshot (seq 0, the template's state) in ONE
+        transaction: a crash or a full disk can never leave a raid without a snapshot."""
+        snapshot = (raid.raid_id, 0, raid.created_at, current_hp, 0, raid.template_json)
+        snapshot_id = await self._pool.run_transaction(_insert_raid_and_snapshot, raid, snapshot)
+        return SnapshotInfo(snapshot_id, raid.raid_id, 0, raid.created_at, current_hp, 0)
+
     async def get_boss_raid_by_id(self, raid_id: str) -> RaidRow | None:
         async with self._pool.reading() as conn:
             found = list(
@@ -613,6 +622,19 @@ def _insert_journal_batch(
         _insert_rows(conn, "raid_strike_logs", rows.STRIKE_INSERT_COLUMNS, 17, strike_rows)
     if grant_rows:
         _insert_rows(conn, "raid_reward_claims", rows.GRANT_INSERT_COLUMNS, 6, grant_rows)
+
+
+def _insert_raid_and_snapshot(
+    conn: sqlite3.Connection, raid: RaidRow, snapshot: tuple[str, int, float, int, int, str]
+) -> int:
+    cursor = conn.execute(
+        f"INSERT INTO boss_raids ({rows.RAID_COLUMNS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (raid_id) DO NOTHING",
+        rows.raid_params(raid),
+    )
+    if cursor.rowcount == 0:
+        raise DuplicateRaid(raid.raid_id)
+    return _insert_snapshot(conn, snapshot, ())
 
 
 def _insert_snapshot(

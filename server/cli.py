@@ -85,12 +85,17 @@ def _identifier(text: str) -> str:
 
 
 def _iso_time(text: str) -> float:
-    """The wire's own time check (``as_time``): ISO 8601, a time without a zone is UTC."""
+    """The wire's own time check (``as_time``): unix seconds or ISO 8601 (no zone is UTC)."""
+    value: str | float = text
+    with contextlib.suppress(ValueError):
+        value = float(text)  # unix seconds, as on the wire
     try:
-        return as_time(text, "")
-    except FieldError:
+        return as_time(value, "")
+    except FieldError as exc:
+        problem = "" if exc.problem.startswith("must be unix") else f"; {exc.problem}"
         raise argparse.ArgumentTypeError(
-            f"not an ISO-8601 time: {text!r} (e.g. 2026-12-01T20:00:00Z)"
+            f"not an ISO-8601 time or unix seconds: {text!r}{problem} "
+            "(e.g. 2026-12-01T20:00:00Z or 1795000000)"
         ) from None
 
 
@@ -187,8 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
         "raid-server create-raid --boss leviathan --start 2026-12-01T20:00:00Z",
     )
     create.add_argument("--boss", required=True, help="boss template id")
-    create.add_argument("--start", type=_iso_time, help="ISO-8601 start (default now)")
-    create.add_argument("--end", type=_iso_time, help="ISO-8601 end (default start + duration_s)")
+    create.add_argument(
+        "--start", type=_iso_time, help="ISO-8601 time or unix seconds (default now)"
+    )
+    create.add_argument(
+        "--end", type=_iso_time, help="ISO-8601 or unix seconds (default start + duration_s)"
+    )
     create.add_argument("--raid-id", type=_identifier, help="raid id (default generated)")
 
     snaps = command("snapshots", "list a raid's snapshots and restores", "raid-server snapshots r1")
@@ -217,6 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--user", type=_identifier, help="the player's strikes and rewards")
     audit.add_argument("--strike", type=_identifier, help="one strike in full, by strike id")
     audit.add_argument("--json", action="store_true", help="JSON instead of text")
+
+    check = command(
+        "check",
+        "check that raids can be restored; retire one that cannot",
+        "raid-server check  (then: raid-server check r1 --retire)",
+    )
+    check.add_argument("raid_id", nargs="?", type=_identifier, help="one raid (default: all)")
+    check.add_argument(
+        "--retire", action="store_true", help="end RAID_ID for good (server stopped)"
+    )
 
     add_simulate_arguments(command("simulate", SIMULATE_HELP, SIMULATE_EXAMPLE))
     return parser

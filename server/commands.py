@@ -18,7 +18,7 @@ from typing import Any
 
 from actors.live_restore import restore_fields, status_of_state
 from actors.raids import create_raid
-from actors.restore import RestoreError, restore_raid
+from actors.restore import RestoreError, restore_raid, unknown_curses
 from persistence.database import Database
 from persistence.errors import (
     DatabaseInUse,
@@ -354,6 +354,55 @@ def _audit(args: argparse.Namespace, config: Config) -> int:
     return _with_db(args, config, work)
 
 
+def _check(args: argparse.Namespace, config: Config) -> int:
+    """Restore each raid as the server would, with this config; say why one cannot be.
+
+    ``--retire`` ends a raid in the database (status ``ended``): the server then stops
+    loading it once its claim window has passed. Exit 1 if a checked raid cannot be restored.
+    """
+    if args.retire and args.raid_id is None:
+        raise UsageError("--retire needs a RAID_ID")
+    lock = _locked(args, "retiring needs the server stopped") if args.retire else None
+    try:
+
+        async def work(db: Database) -> int:
+            if args.raid_id is not None:
+                await _require_raid(db, args.raid_id)
+            rows = [r for r in await db.list_boss_raids() if args.raid_id in (None, r.raid_id)]
+            broken = 0
+            now = time.time()
+            for row in rows:
+                problem = await _restore_problem(db, config, row.raid_id, now)
+                broken += problem is not None
+                verdict = "ok" if problem is None else f"CANNOT BE RESTORED: {problem}"
+                print(f"{row.raid_id}  status={row.status}  {verdict}")
+                if args.retire and row.status not in _FINAL:
+                    await db.update_boss_raid_state(row.raid_id, status="ended", ended_at=now)
+                    print(f"{row.raid_id}  retired: status=ended")
+            return 1 if broken and not args.retire else 0
+
+        return _with_db(args, config, work)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+_FINAL = frozenset({"defeated", "expired", "ended"})
+
+
+async def _restore_problem(db: Database, config: Config, raid_id: str, now: float) -> str | None:
+    try:
+        restored = await restore_raid(db, raid_id, now)
+    except RestoreError as exc:
+        return str(exc)
+    if restored is None:
+        return "no such raid"
+    unknown = unknown_curses(config.rules, restored.state)
+    if unknown:
+        return f"uses curse(s) {unknown} that the config no longer defines"
+    return None
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "serve": _serve,
     "token": _token,
@@ -364,4 +413,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "status": _status,
     "audit": _audit,
     "simulate": run_simulate,
+    "check": _check,
 }

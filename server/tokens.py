@@ -17,9 +17,10 @@ import re
 from dataclasses import dataclass
 
 from raid.errors import ErrorCode, RaidError
+from raid.limits import MAX_ID_LEN
 
 ROLES = frozenset({"player", "admin"})
-MAX_USER_ID_LEN = 64
+MAX_USER_ID_LEN = MAX_ID_LEN  # a token's subject becomes the user_id
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")  # unpadded base64url, nothing else
 
 

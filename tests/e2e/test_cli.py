@@ -95,7 +95,10 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
         (("import-roster", str(tmp_path / "bad.json")), "not valid JSON"),
         (("import-roster", str(tmp_path / "bad_stat.json")), "unknown stat"),
         (("create-raid", "--boss", "nobody"), "unknown boss template"),
-        (("create-raid", "--boss", "dummy", "--start", "yesterday"), "not an ISO-8601 time"),
+        (
+            ("create-raid", "--boss", "dummy", "--start", "yesterday"),
+            "must be unix seconds or an ISO-8601",
+        ),
         (("snapshots", "ghost"), "no raid 'ghost'"),
         (("status", "ghost"), "no raid 'ghost'"),
         (("restore", "ghost", "--snapshot", "1"), "no raid 'ghost'"),

@@ -138,7 +138,7 @@ def test_unknown_op() -> None:
 FIELD_ERRORS: list[tuple[dict[str, Any], str, Any, str]] = [
     ({"op": "hello", "token": "t"}, "token", None, "token"),
     ({"op": "hello", "token": "t"}, "token", 5, "token"),
-    ({"op": "hello", "token": "t"}, "token", "", "token"),
+    ({"op": "hello", "token": "t"}, "token", "x" * 4097, "token"),
     ({"op": "raid.hub", "raid_id": "r"}, "raid_id", None, "raid_id"),
     ({"op": "raid.hub", "raid_id": "r"}, "raid_id", ID65, "raid_id"),
     ({"op": "raid.hub", "raid_id": "r"}, "raid_id", 7, "raid_id"),
