@@ -243,7 +243,22 @@ static int in_session(Loop *s, Py_ssize_t p, double earliest, double *out) {
 
 /* --- the type ----------------------------------------------------------------------------- */
 
+/* The callbacks are bound methods of the RaidSimulation that holds this loop: a cycle the
+ * garbage collector must see through. */
+static int Loop_traverse(Loop *s, visitproc visit, void *arg) {
+    Py_VISIT(s->next_session);
+    Py_VISIT(s->multiplier);
+    return 0;
+}
+
+static int Loop_clear(Loop *s) {
+    Py_CLEAR(s->next_session);
+    Py_CLEAR(s->multiplier);
+    return 0;
+}
+
 static void Loop_dealloc(Loop *s) {
+    PyObject_GC_UnTrack(s);
     PyMem_Free(s->heap);
     PyMem_Free(s->first);
     PyMem_Free(s->size);
@@ -271,8 +286,7 @@ static void Loop_dealloc(Loop *s) {
     PyMem_Free(s->flags);
     for (Py_ssize_t i = 0; i < s->n_mults; i++) PyMem_Free(s->mults[i]);
     PyMem_Free(s->mults);
-    Py_XDECREF(s->next_session);
-    Py_XDECREF(s->multiplier);
+    Loop_clear(s);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
@@ -374,7 +388,8 @@ static int Loop_init(Loop *s, PyObject *args, PyObject *kwds) {
     ALLOC(analyze_counts, n);
     for (Py_ssize_t p = 0; p < n; p++) {
         s->avail_len[p] = s->size[p];
-        for (int32_t i = 0; i < s->size[p]; i++) s->avail[s->first[p] + i] = (int32_t)(s->first[p] + i);
+        for (int32_t i = 0; i < s->size[p]; i++)
+            s->avail[s->first[p] + i] = (int32_t)(s->first[p] + i);
         s->sorted_by[p] = -1;
         long pol = PyLong_AsLong(PyList_GET_ITEM(policy, p));
         if (pol < 0 || pol > 2) {
@@ -615,8 +630,8 @@ static PyObject *Loop_run(Loop *s, PyObject *args) {
                           &analyzes, &threshold_o, &sample_at, &PyList_Type, &marks_o, &total_o,
                           &every, &on_sample, &on_draw, &PyList_Type, &milestones, &trace))
         return NULL;
-    if (s->table == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "set_scoring first");
+    if (s->table == NULL || s->next_session == NULL || s->multiplier == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "initialise the loop and set_scoring first");
         return NULL;
     }
     i128 hp, analysis, threshold = 0, total_hp;
@@ -707,7 +722,10 @@ static PyObject *Loop_run(Loop *s, PyObject *args) {
         i128 base = 0;
         int32_t counts = 0;
         for (int32_t i = 0; i < k; i++) {
-            if (__builtin_add_overflow(base, s->table[team[i]], &base)) { overflowed(); return NULL; }
+            if (__builtin_add_overflow(base, s->table[team[i]], &base)) {
+                overflowed();
+                return NULL;
+            }
             counts += s->flags[s->masks[team[i]]];
         }
         i128 m_num, m_den, score, damage = 0, points = 0;
@@ -728,8 +746,9 @@ static PyObject *Loop_run(Loop *s, PyObject *args) {
             PyObject *ids = PyList_New(k);
             if (!ids) return NULL;
             for (int32_t i = 0; i < k; i++) PyList_SET_ITEM(ids, i, PyLong_FromLong(team[i]));
-            PyObject *got = PyObject_CallFunction(trace, "ndONn", p, t, analyze ? Py_True : Py_False,
-                                                  ids, (Py_ssize_t)(s->strikes[p] + 1));
+            PyObject *got = PyObject_CallFunction(trace, "ndONn", p, t,
+                                                  analyze ? Py_True : Py_False, ids,
+                                                  (Py_ssize_t)(s->strikes[p] + 1));
             if (!got) return NULL;
             Py_DECREF(got);
         }
@@ -850,7 +869,10 @@ static PyTypeObject LoopType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "raid.simulation._strikeloop.Loop",
     .tp_doc = "The simulator's strike loop (see engine.py).",
     .tp_basicsize = sizeof(Loop),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)Loop_traverse,
+    .tp_clear = (inquiry)Loop_clear,
+    .tp_free = PyObject_GC_Del,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Loop_init,
     .tp_dealloc = (destructor)Loop_dealloc,
@@ -859,7 +881,10 @@ static PyTypeObject LoopType = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_strikeloop", "The simulator's strike loop in C.", -1, NULL,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_strikeloop",
+    .m_doc = "The simulator's strike loop in C.",
+    .m_size = -1,
 };
 
 PyMODINIT_FUNC PyInit__strikeloop(void) {
