@@ -3,9 +3,10 @@
  *
  * The loop owns the event heap, every player's rested and resting characters, their random
  * streams and session ends, the per-player totals and the current scoring (contribution table,
- * tag flags, multipliers). It calls back into Python only for rare events: a session to draw,
- * a sample of the time series, a breakthrough or retaliation draw (which may change the scoring:
- * Python then calls ``set_scoring``), and the trace that tests ask for.
+ * tag flags, multipliers) and plans the players' sessions. It calls back into Python only for
+ * rare events: a sample of the time series, a breakthrough or retaliation draw (which may
+ * change the scoring: Python then calls ``set_scoring``), a multiplier not met yet, and the
+ * trace that tests ask for.
  *
  * Exactness: contributions, scores, damage and analysis are signed 128-bit integers; every
  * multiplication and addition is checked, a score whose product would overflow is computed with
@@ -75,7 +76,14 @@ typedef struct {
     i128 **tables;         /* contribution tables, by key index */
     Py_ssize_t n_tables;
     double react_lo, react_span;
-    PyObject *next_session; /* (p, stream) -> (start, stop, stream) */
+    /* play pattern (engine._next_session): sessions per day, active hours, session minutes */
+    long sessions_lo, sessions_hi;
+    double active_first, active_last, minutes_lo, minutes_hi;
+    double *utc_offset;    /* per player, hours */
+    int64_t *day;          /* per player: the next local day to plan */
+    double *pend_start;    /* per player: planned sessions, sessions_hi slots, latest first */
+    double *pend_stop;
+    int32_t *pend_len;
     /* the current scoring */
     int64_t key;
     i128 *table;
@@ -218,27 +226,52 @@ static Event heap_pop(Loop *s) {
 
 /* --- sessions ----------------------------------------------------------------------------- */
 
-/* The first moment from ``earliest`` on at which player p plays (engine._in_session). */
-static int in_session(Loop *s, Py_ssize_t p, double earliest, double *out) {
-    while (earliest >= s->session_end[p]) {
-        PyObject *z = PyLong_FromUnsignedLongLong(s->stream[p]);
-        if (!z) return -1;
-        PyObject *got = PyObject_CallFunction(s->next_session, "nN", p, z);
-        if (!got) return -1;
-        double start, stop;
-        PyObject *zs;
-        if (!PyArg_ParseTuple(got, "ddO!", &start, &stop, &PyLong_Type, &zs)) {
-            Py_DECREF(got);
-            return -1;
+static inline double draw(Loop *s, Py_ssize_t p) {
+    uint64_t z = s->stream[p] = s->stream[p] * LCG_MUL + LCG_ADD;
+    return (double)(z >> 11) * UNIT;
+}
+
+/* engine._next_session: the player's next session, planned day by day. */
+static void next_session(Loop *s, Py_ssize_t p, double *start, double *stop) {
+    Py_ssize_t slot = p * s->sessions_hi;
+    double *starts = s->pend_start + slot, *stops = s->pend_stop + slot;
+    while (s->pend_len[p] == 0) {
+        int64_t day = s->day[p]++;
+        double midnight = (double)day * 86400.0 - s->utc_offset[p] * 3600.0;
+        long lo = s->sessions_lo, hi = s->sessions_hi;
+        long count = lo + (long)(draw(s, p) * (double)(hi - lo + 1));
+        double first = s->active_first, last = s->active_last;
+        double m_lo = s->minutes_lo, m_hi = s->minutes_hi;
+        for (long i = 0; i < count; i++) {
+            double begin = midnight + (first + draw(s, p) * (last - first)) * 3600.0;
+            double length = (m_lo + draw(s, p) * (m_hi - m_lo)) * 60.0;
+            /* insert keeping (start, stop) in descending order: the last is the earliest */
+            int32_t j = s->pend_len[p]++;
+            double end = begin + length;
+            while (j > 0 &&
+                   (starts[j - 1] < begin || (starts[j - 1] == begin && stops[j - 1] < end))) {
+                starts[j] = starts[j - 1];
+                stops[j] = stops[j - 1];
+                j--;
+            }
+            starts[j] = begin;
+            stops[j] = end;
         }
-        s->stream[p] = PyLong_AsUnsignedLongLong(zs);
-        Py_DECREF(got);
-        if (PyErr_Occurred()) return -1;
+    }
+    int32_t last = --s->pend_len[p];
+    *start = starts[last];
+    *stop = stops[last];
+}
+
+/* The first moment from ``earliest`` on at which player p plays (engine._in_session). */
+static double in_session(Loop *s, Py_ssize_t p, double earliest) {
+    while (earliest >= s->session_end[p]) {
+        double start, stop;
+        next_session(s, p, &start, &stop);
         s->session_end[p] = stop;
         if (start > earliest) earliest = start;
     }
-    *out = earliest;
-    return 0;
+    return earliest;
 }
 
 /* --- the type ----------------------------------------------------------------------------- */
@@ -246,13 +279,11 @@ static int in_session(Loop *s, Py_ssize_t p, double earliest, double *out) {
 /* The callbacks are bound methods of the RaidSimulation that holds this loop: a cycle the
  * garbage collector must see through. */
 static int Loop_traverse(Loop *s, visitproc visit, void *arg) {
-    Py_VISIT(s->next_session);
     Py_VISIT(s->multiplier);
     return 0;
 }
 
 static int Loop_clear(Loop *s) {
-    Py_CLEAR(s->next_session);
     Py_CLEAR(s->multiplier);
     return 0;
 }
@@ -275,6 +306,11 @@ static void Loop_dealloc(Loop *s) {
     PyMem_Free(s->analyst);
     PyMem_Free(s->stream);
     PyMem_Free(s->session_end);
+    PyMem_Free(s->utc_offset);
+    PyMem_Free(s->day);
+    PyMem_Free(s->pend_start);
+    PyMem_Free(s->pend_stop);
+    PyMem_Free(s->pend_len);
     PyMem_Free(s->masks);
     PyMem_Free(s->dominant);
     PyMem_Free(s->damage);
@@ -309,38 +345,47 @@ static int seq_length(PyObject *list, Py_ssize_t expected, const char *name) {
 }
 
 /* Loop(heap, sizes, masks, dominant, n_dominant, policy, stream, analyst, session_end,
- *      rest, react_lo, react_span, next_session) -- every list per player except masks and
- * dominant (per character; dominant flat, n_dominant values per character); rest is None when
- * characters never rest back. */
+ *      rest, react_lo, react_span, sessions, utc_offset, day, pending) -- every list per
+ * player except masks and dominant (per character; dominant flat, n_dominant values per
+ * character); rest is None when characters never rest back; sessions is (sessions per day
+ * lo, hi, active hours first, last, session minutes lo, hi); pending: each player's planned
+ * (start, stop) sessions, latest first, as engine._next_session keeps them. */
 static int Loop_init(Loop *s, PyObject *args, PyObject *kwds) {
     PyObject *heap, *sizes, *masks, *dominant, *policy, *stream, *analyst, *session_end, *rest;
-    PyObject *next_session;
+    PyObject *utc_offset, *day, *pending;
     Py_ssize_t n_dominant;
     static char *kwlist[] = {"heap", "sizes", "masks", "dominant", "n_dominant", "policy",
                              "stream", "analyst", "session_end", "rest", "react_lo",
-                             "react_span", "next_session", NULL};
+                             "react_span", "sessions", "utc_offset", "day", "pending", NULL};
     if (s->first) {
         PyErr_SetString(PyExc_RuntimeError, "Loop is initialised once");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!O!nO!O!O!O!OddO", kwlist, &PyList_Type,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!O!nO!O!O!O!Odd(lldddd)O!O!O!", kwlist, &PyList_Type,
                                      &heap, &PyList_Type, &sizes, &PyList_Type, &masks,
                                      &PyList_Type, &dominant, &n_dominant, &PyList_Type, &policy,
                                      &PyList_Type, &stream, &PyList_Type, &analyst, &PyList_Type,
                                      &session_end, &rest, &s->react_lo, &s->react_span,
-                                     &next_session))
+                                     &s->sessions_lo, &s->sessions_hi, &s->active_first,
+                                     &s->active_last, &s->minutes_lo, &s->minutes_hi,
+                                     &PyList_Type, &utc_offset, &PyList_Type, &day,
+                                     &PyList_Type, &pending))
         return -1;
     Py_ssize_t n = PyList_GET_SIZE(sizes);
     s->n = n;
     if (seq_length(policy, n, "policy") || seq_length(stream, n, "stream") ||
-        seq_length(analyst, n, "analyst") || seq_length(session_end, n, "session_end"))
+        seq_length(analyst, n, "analyst") || seq_length(session_end, n, "session_end") ||
+        seq_length(utc_offset, n, "utc_offset") || seq_length(day, n, "day") ||
+        seq_length(pending, n, "pending"))
         return -1;
+    if (s->sessions_lo < 1 || s->sessions_hi < s->sessions_lo || s->sessions_hi > 1000) {
+        PyErr_SetString(PyExc_ValueError, "sessions: 1 <= lo <= hi <= 1000 per day");
+        return -1;
+    }
     if (PyList_GET_SIZE(heap) > n) {
         PyErr_SetString(PyExc_ValueError, "heap: at most one event per player");
         return -1;
     }
-    Py_INCREF(next_session);
-    s->next_session = next_session;
     s->has_rest = rest != Py_None;
     if (s->has_rest) {
         s->rest = PyFloat_AsDouble(rest);
@@ -380,6 +425,11 @@ static int Loop_init(Loop *s, PyObject *args, PyObject *kwds) {
     ALLOC(analyst, n);
     ALLOC(stream, n);
     ALLOC(session_end, n);
+    ALLOC(utc_offset, n);
+    ALLOC(day, n);
+    ALLOC(pend_start, n * s->sessions_hi);
+    ALLOC(pend_stop, n * s->sessions_hi);
+    ALLOC(pend_len, n);
     ALLOC(masks, total);
     ALLOC(dominant, total * n_dominant);
     ALLOC(damage, n);
@@ -402,7 +452,21 @@ static int Loop_init(Loop *s, PyObject *args, PyObject *kwds) {
         s->analyst[p] = (uint8_t)a;
         s->stream[p] = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(stream, p));
         s->session_end[p] = PyFloat_AsDouble(PyList_GET_ITEM(session_end, p));
+        s->utc_offset[p] = PyFloat_AsDouble(PyList_GET_ITEM(utc_offset, p));
+        s->day[p] = PyLong_AsLongLong(PyList_GET_ITEM(day, p));
         if (PyErr_Occurred()) return -1;
+        PyObject *planned = PyList_GET_ITEM(pending, p);
+        if (!PyList_Check(planned) || PyList_GET_SIZE(planned) > s->sessions_hi) {
+            PyErr_SetString(PyExc_ValueError, "pending: a list of at most hi sessions each");
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(planned); i++) {
+            Py_ssize_t slot = p * s->sessions_hi + i;
+            if (!PyArg_ParseTuple(PyList_GET_ITEM(planned, i), "dd", &s->pend_start[slot],
+                                  &s->pend_stop[slot]))
+                return -1;
+        }
+        s->pend_len[p] = (int32_t)PyList_GET_SIZE(planned);
     }
     for (Py_ssize_t c = 0; c < total; c++) {
         unsigned long m = PyLong_AsUnsignedLong(PyList_GET_ITEM(masks, c));
@@ -630,7 +694,7 @@ static PyObject *Loop_run(Loop *s, PyObject *args) {
                           &analyzes, &threshold_o, &sample_at, &PyList_Type, &marks_o, &total_o,
                           &every, &on_sample, &on_draw, &PyList_Type, &milestones, &trace))
         return NULL;
-    if (s->table == NULL || s->next_session == NULL || s->multiplier == NULL) {
+    if (s->table == NULL || s->multiplier == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "initialise the loop and set_scoring first");
         return NULL;
     }
@@ -690,9 +754,7 @@ static PyObject *Loop_run(Loop *s, PyObject *args) {
                 if (policy == FIXED) sort_ascending(avail, s->avail_len[p]);
             }
             if (!s->avail_len[p]) {
-                double at;
-                if (in_session(s, p, s->re_time[base + s->re_head[p]], &at)) return NULL;
-                heap_push(s, at, p);
+                heap_push(s, in_session(s, p, s->re_time[base + s->re_head[p]]), p);
                 continue;
             }
         }
@@ -801,9 +863,7 @@ static PyObject *Loop_run(Loop *s, PyObject *args) {
             if (!s->avail_len[p]) {
                 double nxt = s->re_time[base_slot + s->re_head[p]];
                 if (!(nxt > cooldown_until)) nxt = cooldown_until;
-                double at;
-                if (in_session(s, p, nxt, &at)) return NULL;
-                heap_push(s, at, p);
+                heap_push(s, in_session(s, p, nxt), p);
                 continue;
             }
         } else if (!s->avail_len[p]) {
@@ -811,9 +871,7 @@ static PyObject *Loop_run(Loop *s, PyObject *args) {
         }
         uint64_t z = s->stream[p] = s->stream[p] * LCG_MUL + LCG_ADD;
         double nxt = cooldown_until + s->react_lo + (double)(z >> 11) * s->react_span;
-        if (!(nxt < s->session_end[p])) {
-            if (in_session(s, p, nxt, &nxt)) return NULL;
-        }
+        if (!(nxt < s->session_end[p])) nxt = in_session(s, p, nxt);
         heap_push(s, nxt, p);
     }
     PyObject *h = from_i128(hp), *a = from_i128(analysis);

@@ -17,7 +17,10 @@ class Loop:
         rest: float | None,
         react_lo: float,
         react_span: float,
-        next_session: Callable[[int, int], tuple[float, float, int]],
+        sessions: tuple[int, int, float, float, float, float],
+        utc_offset: list[float],
+        day: list[int],
+        pending: list[list[tuple[float, float]]],
     ) -> None: ...
     def __len__(self) -> int: ...
     def add_table(

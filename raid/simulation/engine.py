@@ -379,6 +379,7 @@ class RaidSimulation:
         _check_compiled(self.state.boss.total_hp)
         assert _strikeloop is not None
         dominant = [v for values in self._dominant for v in values]
+        play = self._play
         return _strikeloop.Loop(
             heap=self._heap,
             sizes=[len(owned) for owned in self._owned],
@@ -392,14 +393,11 @@ class RaidSimulation:
             rest=self._rest,
             react_lo=float(self._play.reaction_s[0]),
             react_span=(self._play.reaction_s[1] - self._play.reaction_s[0]) * _UNIT,
-            next_session=self._session_for_loop,
+            sessions=(*play.sessions_per_day, *play.active_hours, *play.session_minutes),
+            utc_offset=[float(p.utc_offset_h) for p in self._players],
+            day=self._day,
+            pending=self._sessions,
         )
-
-    def _session_for_loop(self, p: int, stream: int) -> tuple[float, float, int]:
-        """``_next_session`` for the C loop, which owns the players' random streams."""
-        self._stream[p] = stream
-        start, stop = self._next_session(p)
-        return start, stop, self._stream[p]
 
     # --- scoring --------------------------------------------------------------------------
 
