@@ -16,8 +16,8 @@ Three resolvers give identical results:
   from the same ``random.Random``, so the draws match too. ``tests/simulation`` proves
   equivalence on random scenarios, and replays every strike through the server's validation;
 - the compiled loop (``_strikeloop.c``, the default, ``Engine.COMPILED``) runs the lean path's
-  loop in C, strike for strike, and calls back here only for sessions, samples and draws
-  (``_CompiledLoop``). The lean path stays as its reference (``Engine.PYTHON``); a missing
+  loop in C, strike for strike, and calls back here only for samples, new multipliers and
+  draws (``_play_compiled``). The lean path stays as its reference (``Engine.PYTHON``); a missing
   extension is an error, never a silent switch.
 
 Play-pattern draws (session times, reaction delays, random teams) come from a per-player
@@ -107,7 +107,7 @@ COMPILED_MAX_HP = 1 << 118
 """The compiled loop holds hp * 100 in 128 bits."""
 MISSING_EXTENSION = (
     "the compiled simulator (raid/simulation/_strikeloop.c) is not built: "
-    "run `pip install -e .` with a C compiler, or pass --engine python (about 4x slower)"
+    "run `pip install -e .` with a C compiler, or pass --engine python (about 10x slower)"
 )
 
 
@@ -118,7 +118,7 @@ class SimulationSettings:
     hours: float
     seed: int = 1
     exact_rules: bool = False
-    """Resolve every strike with decide_strike/apply_strike (about 4x slower, same results)."""
+    """Resolve every strike with decide_strike/apply_strike (much slower, same results)."""
     engine: Engine = Engine.COMPILED
     """Which loop plays the lean path (ignored with ``exact_rules``)."""
 
