@@ -19,6 +19,7 @@ import orjson
 from raid.config import Config, load_config
 from raid.errors import ConfigError
 from raid.simulation.engine import (
+    Engine,
     SimulationError,
     SimulationInputError,
     SimulationSettings,
@@ -49,6 +50,12 @@ def add_simulate_arguments(sub: argparse.ArgumentParser) -> None:
         "--exact-rules",
         action="store_true",
         help="resolve every strike with decide_strike/apply_strike (slower; same results)",
+    )
+    sub.add_argument(
+        "--engine",
+        choices=[e.value for e in Engine],
+        default=Engine.COMPILED.value,
+        help="the strike loop: compiled (C, default) or python (the reference; same results)",
     )
 
 
@@ -86,6 +93,7 @@ def _settings(args: argparse.Namespace) -> SimulationSettings:
         hours=hours,
         seed=_number(args.seed, "--seed", int),
         exact_rules=args.exact_rules,
+        engine=Engine(args.engine),
     )
 
 

@@ -4,7 +4,7 @@ Players (``population.PlayerFactory``) strike when their cooldown and rested cha
 during sessions drawn from their play pattern; one heap orders every player's next attempt by
 time (ties by player index), so a run is a pure function of its inputs and seed.
 
-Two resolvers give identical results:
+Three resolvers give identical results:
 
 - ``exact_rules=True`` resolves every strike with ``raid.strike.decide_strike`` and
   ``apply_strike`` exactly as the server's RaidActor does (a refusal would be a bug and raises
@@ -14,7 +14,11 @@ Two resolvers give identical results:
   changes them (``_Scoring``), a strike adds a few integers, and breakthroughs and
   retaliations are drawn by the rules' own ``_draw_breakthroughs`` / ``_draw_retaliation``
   from the same ``random.Random``, so the draws match too. ``tests/simulation`` proves
-  equivalence on random scenarios, and replays every strike through the server's validation.
+  equivalence on random scenarios, and replays every strike through the server's validation;
+- the compiled loop (``_strikeloop.c``, the default, ``Engine.COMPILED``) runs the lean path's
+  loop in C, strike for strike, and calls back here only for samples, new multipliers and
+  draws (``_play_compiled``). The lean path stays as its reference (``Engine.PYTHON``); a missing
+  extension is an error, never a silent switch.
 
 Play-pattern draws (session times, reaction delays, random teams) come from a per-player
 stream (``_uniform``), so a player's behaviour does not depend on the others:
@@ -32,6 +36,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from fractions import Fraction
 from types import MappingProxyType
 
@@ -59,6 +64,11 @@ from raid.strike import (
     decide_strike,
 )
 
+try:
+    from raid.simulation import _strikeloop
+except ImportError:  # not built: RaidSimulation says so when the compiled engine is asked for
+    _strikeloop = None  # type: ignore[assignment]
+
 RAID_ID = "simulated"
 HOUR = 3600.0
 DAY = 86400.0
@@ -84,6 +94,23 @@ class SimulationError(RuntimeError):
     """The simulator made a strike the rules refuse: a bug in the simulator."""
 
 
+class Engine(StrEnum):
+    """Which loop plays the lean path (``exact_rules`` always runs in Python)."""
+
+    COMPILED = "compiled"
+    """The C strike loop (``_strikeloop.c``, built by ``pip install -e .``)."""
+    PYTHON = "python"
+    """The pure-Python loop: the reference the compiled one is tested against."""
+
+
+COMPILED_MAX_HP = 1 << 118
+"""The compiled loop holds hp * 100 in 128 bits."""
+MISSING_EXTENSION = (
+    "the compiled simulator (raid/simulation/_strikeloop.c) is not built: "
+    "run `pip install -e .` with a C compiler, or pass --engine python (about 10x slower)"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SimulationSettings:
     boss_id: str
@@ -91,7 +118,9 @@ class SimulationSettings:
     hours: float
     seed: int = 1
     exact_rules: bool = False
-    """Resolve every strike with decide_strike/apply_strike (about 4x slower, same results)."""
+    """Resolve every strike with decide_strike/apply_strike (much slower, same results)."""
+    engine: Engine = Engine.COMPILED
+    """Which loop plays the lean path (ignored with ``exact_rules``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +215,8 @@ class _Scoring:
     base_den: int
     multipliers: dict[int, tuple[int, int]] = field(default_factory=dict)
     """By 256 * weak members + resisted members: the multiplier as (numerator, denominator)."""
+    multipliers_index: int = 0
+    """Which ``multipliers`` these are (the compiled loop caches them by this number)."""
     fight: tuple[int, int] = (1, 1)
     """(numerator, denominator * divisor) of fight outcomes."""
     analyze: tuple[int, int] = (1, 1)
@@ -235,11 +266,13 @@ class RaidSimulation:
         self._rosters: list[Roster | None] = [None] * settings.players  # exact mode only
         self._setup_characters(template)
         self._setup_players()
+        compiled = settings.engine is Engine.COMPILED and not settings.exact_rules
+        self._loop = self._compiled_loop() if compiled else None  # the C loop, or None
         self._scorings: dict[tuple[object, ...], _Scoring] = {}  # by curses and tags
         self._tables: dict[tuple[object, ...], list[int]] = {}  # contributions, by _table_key
         self._flag_tables: dict[tuple[int, int], list[int]] = {}  # by weak and resisted masks
         self._multipliers: dict[tuple[object, ...], dict[int, tuple[int, int]]] = {}
-        self._scoring = self._scoring_now()
+        self._use_scoring(self._scoring_now())
         thresholds = self.state.boss.analysis_thresholds
         self._thresholds = thresholds
         # results
@@ -282,6 +315,7 @@ class RaidSimulation:
             self._first.append(first)
             self._owned.append(list(range(first, len(masks))))
         self._dominant = dominant
+        self._n_dominant = len(positions)  # dominant stats per character
         self._masks = masks
 
     def _character_id(self, c: int) -> str:
@@ -340,6 +374,31 @@ class RaidSimulation:
             pending.sort(reverse=True)  # pop() takes the earliest
         return pending.pop()
 
+    def _compiled_loop(self) -> _strikeloop.Loop:
+        """The C loop, handed every player's state as ``_setup_players`` left it."""
+        _check_compiled(self.state.boss.total_hp)
+        assert _strikeloop is not None
+        dominant = [v for values in self._dominant for v in values]
+        play = self._play
+        return _strikeloop.Loop(
+            heap=self._heap,
+            sizes=[len(owned) for owned in self._owned],
+            masks=self._masks,
+            dominant=dominant,
+            n_dominant=self._n_dominant,
+            policy=self._policy,
+            stream=self._stream,
+            analyst=self._analyst,
+            session_end=self._session_end,
+            rest=self._rest,
+            react_lo=float(self._play.reaction_s[0]),
+            react_span=(self._play.reaction_s[1] - self._play.reaction_s[0]) * _UNIT,
+            sessions=(*play.sessions_per_day, *play.active_hours, *play.session_minutes),
+            utc_offset=[float(p.utc_offset_h) for p in self._players],
+            day=self._day,
+            pending=self._sessions,
+        )
+
     # --- scoring --------------------------------------------------------------------------
 
     def _scoring_now(self) -> _Scoring:
@@ -356,7 +415,16 @@ class RaidSimulation:
         scale, key = _table_key(context)
         table = self._tables.get(key)
         if table is None:
-            table = self._tables[key] = self._contributions(key)
+            if self._loop is None:
+                table = self._tables[key] = self._contributions(key)
+            else:  # the loop keeps the table; it numbers tables in the same order
+                table = self._tables[key] = []
+                nums, suppressions = key
+                assert isinstance(nums, tuple) and isinstance(suppressions, tuple)
+                index = self._loop.add_table(
+                    nums, tuple((self._tag_bits[t], w, wo) for t, w, wo in suppressions)
+                )
+                assert index == len(self._tables) - 1
         multipliers = (
             context.bonus,
             context.penalty,
@@ -376,11 +444,29 @@ class RaidSimulation:
             ),
             base_den=context.stat_den * context.tag_den,
             multipliers=self._multipliers.setdefault(multipliers, {}),
+            multipliers_index=list(self._multipliers).index(multipliers),
             fight=_outcome(fight, context.divisors[Action.FIGHT]),
             analyze=_outcome(analyze, context.divisors[Action.ANALYZE]),
         )
         self._scorings[signature] = found
         return found
+
+    def _use_scoring(self, sc: _Scoring) -> None:
+        """Make ``sc`` the scoring of the next strikes (in the compiled loop too)."""
+        self._scoring = sc
+        if self._loop is not None:
+            self._loop.set_scoring(
+                sc.key,
+                sc.scale,
+                sc.flags,
+                sc.base_den,
+                *sc.fight,
+                *sc.analyze,
+                sc.context.max_team_size,
+                sc.context.cooldown_float,
+                sc.multiplier,
+                sc.multipliers_index,
+            )
 
     def _flags(self, weak_mask: int, resisted_mask: int) -> list[int]:
         """``_Scoring.flags`` for these weaknesses and resistances (as tag masks)."""
@@ -416,13 +502,17 @@ class RaidSimulation:
 
     @property
     def done(self) -> bool:
-        return self._killed_at is not None or self.clock >= self.end_time or not self._heap
+        pending = len(self._heap) if self._loop is None else len(self._loop)
+        return self._killed_at is not None or self.clock >= self.end_time or not pending
 
     def run_until(self, until: float) -> None:
         """Play every strike before ``until`` (simulated seconds; capped at the end time)."""
         until = min(until, self.end_time)
         if self._killed_at is None:
-            self._play_until(until)
+            if self._loop is None:
+                self._play_until(until)
+            else:
+                self._play_compiled(until)
         self.clock = max(self.clock, until)
         if self.done:
             self._finish_samples()
@@ -446,6 +536,96 @@ class RaidSimulation:
 
     def _finish_samples(self) -> None:
         self._record_samples(self.end_time)
+
+    def _next_threshold(self) -> int | None:
+        """Analysis points of the next breakthrough (None: every one is done)."""
+        index = self.state.boss.analysis_breakthroughs
+        return self._thresholds[index] if index < len(self._thresholds) else None
+
+    def _record_draws(
+        self,
+        t: float,
+        seq: int,
+        breakthroughs: tuple[Breakthrough, ...],
+        retaliations: tuple[Retaliation, ...],
+    ) -> None:
+        """Keep the draws of strike ``seq`` (applied already) and switch to the new scoring."""
+        for found in breakthroughs:
+            self._breakthroughs.append((t, seq, found))
+        for retaliation in retaliations:
+            if len(self._retaliations) < TIMELINE:
+                self._retaliations.append((t, seq, retaliation))
+            applied = self._curses_applied
+            applied[retaliation.curse] = applied.get(retaliation.curse, 0) + 1
+            self._curses_replaced += retaliation.replaced is not None
+        self._use_scoring(self._scoring_now())
+
+    def _play_compiled(self, until: float) -> None:
+        """``_play_until`` in C (``_strikeloop.c``); the rare events come back here."""
+        assert self._loop is not None
+        boss = self.state.boss
+        trace = None if self._trace is None else self._trace_for_loop
+        try:
+            out = self._loop.run(
+                until,
+                boss.current_hp,
+                boss.analysis_points,
+                boss.strike_count,
+                self._fights,
+                self._analyzes,
+                self._next_threshold(),
+                self._next_sample * self._sample_step,
+                [m for m in HP_MILESTONES if boss.current_hp * 100 > m * boss.total_hp],
+                boss.total_hp,
+                boss.settings.retaliation_every if boss.curse_limit > 0 else 0,
+                self._sample_for_loop,
+                self._draw_for_loop,
+                self._hp_milestones,
+                trace,
+            )
+        except OverflowError as exc:  # numbers beyond 128 bits: the message names the way out
+            raise SimulationInputError(str(exc)) from None
+        hp, analysis, seq, fights, analyzes, killer, killed_at = out
+        boss.current_hp, boss.analysis_points, boss.strike_count = hp, analysis, seq
+        self._fights, self._analyzes = fights, analyzes
+        if killer >= 0:
+            self._killed_at = killed_at
+            boss.status = RaidStatus.DEFEATED
+            boss.final_blow_user = self._players[killer].user_id
+            boss.ended_at = killed_at
+
+    def _sample_for_loop(
+        self, t: float, hp: int, analysis: int, fights: int, analyzes: int
+    ) -> float:
+        """The C loop reached the next sample time: record it; returns the one after."""
+        boss = self.state.boss
+        boss.current_hp, boss.analysis_points = hp, analysis
+        self._fights, self._analyzes = fights, analyzes
+        self._record_samples(t)
+        return self._next_sample * self._sample_step
+
+    def _draw_for_loop(self, t: float, seq: int, analysis: int) -> int | None:
+        """Strike ``seq`` reached a threshold or a retaliation: the lean path's draws, exactly.
+
+        Returns the next threshold (None: every breakthrough is done).
+        """
+        state, boss = self.state, self.state.boss
+        threshold = self._next_threshold()
+        breakthroughs: tuple[Breakthrough, ...] = ()
+        retaliations: tuple[Retaliation, ...] = ()
+        if threshold is not None and analysis >= threshold:
+            breakthroughs = _draw_breakthroughs(state, analysis, self._rng)
+        if boss.curse_limit > 0 and seq % boss.settings.retaliation_every == 0:
+            retaliations = _draw_retaliation(state, seq, self._rng)
+        if breakthroughs or retaliations:
+            _apply_draws(boss, breakthroughs, retaliations)
+            self._record_draws(t, seq, breakthroughs, retaliations)
+        return self._next_threshold()
+
+    def _trace_for_loop(
+        self, p: int, t: float, analyze: bool, team: list[int], number: int
+    ) -> None:
+        self._trace_strike(p, t, Action.ANALYZE if analyze else Action.FIGHT, team, number)
 
     def _play_until(self, until: float) -> None:
         """The hot loop: one iteration per player attempt, kept in one piece for speed."""
@@ -556,7 +736,7 @@ class RaidSimulation:
                 if breakthroughs or retaliations:
                     _apply_draws(boss, breakthroughs, retaliations)
             if trace is not None:
-                self._trace_strike(p, t, action, team)
+                self._trace_strike(p, t, action, team, strikes_of[p] + 1)
 
             strikes_of[p] += 1
             if action is FIGHT:
@@ -570,17 +750,9 @@ class RaidSimulation:
                 analysis_of[p] += points
                 analyze_counts[p] += 1
             if breakthroughs or retaliations:
-                for found in breakthroughs:
-                    self._breakthroughs.append((t, seq, found))
-                for retaliation in retaliations:
-                    if len(self._retaliations) < TIMELINE:
-                        self._retaliations.append((t, seq, retaliation))
-                    applied = self._curses_applied
-                    applied[retaliation.curse] = applied.get(retaliation.curse, 0) + 1
-                    self._curses_replaced += retaliation.replaced is not None
-                bt_index = boss.analysis_breakthroughs
-                next_threshold = thresholds[bt_index] if bt_index < len(thresholds) else None
-                sc = self._scoring = self._scoring_now()
+                self._record_draws(t, seq, breakthroughs, retaliations)
+                next_threshold = self._next_threshold()
+                sc = self._scoring
                 table, flags, multipliers, scale = (
                     sc.contributions,
                     sc.flags,
@@ -643,13 +815,12 @@ class RaidSimulation:
         apply_strike(self.state, result)
         return result
 
-    def _trace_strike(self, p: int, t: float, action: Action, team: list[int]) -> None:
+    def _trace_strike(self, p: int, t: float, action: Action, team: list[int], number: int) -> None:
+        """Keep the strike as a client would have sent it (its ``number``-th strike)."""
         assert self._trace is not None
         user_id = self._players[p].user_id
         self._trace.append(
-            TracedStrike(
-                t, user_id, action, tuple(map(self._character_id, team)), f"s{self._strikes[p] + 1}"
-            )
+            TracedStrike(t, user_id, action, tuple(map(self._character_id, team)), f"s{number}")
         )
 
     # --- results --------------------------------------------------------------------------
@@ -659,6 +830,8 @@ class RaidSimulation:
         return self._players
 
     def result(self) -> SimulationResult:
+        if self._loop is not None:
+            self._damage, self._analysis, self._strikes, self._analyze_counts = self._loop.totals()
         return SimulationResult(
             settings=self.settings,
             population=self.population,
@@ -678,6 +851,16 @@ class RaidSimulation:
             curses_replaced=self._curses_replaced,
             hp_milestones=self._hp_milestones,
             killed_at=self._killed_at,
+        )
+
+
+def _check_compiled(total_hp: int) -> None:
+    """The compiled loop is built and can hold this boss's numbers, or one clear error."""
+    if _strikeloop is None:
+        raise SimulationInputError(MISSING_EXTENSION)
+    if total_hp > COMPILED_MAX_HP:
+        raise SimulationInputError(
+            "boss hp above 2^118 is beyond the compiled simulator: pass --engine python"
         )
 
 
@@ -752,6 +935,8 @@ def simulate(
     """Run a whole simulation; ``progress(phase, fraction done)`` as it goes."""
     if settings.boss_id not in bosses or not 1 <= settings.players <= MAX_PLAYERS:
         RaidSimulation(rules, bosses, population, settings, players=[])  # raises the input error
+    if settings.engine is Engine.COMPILED and not settings.exact_rules:
+        _check_compiled(bosses[settings.boss_id].total_hp)  # before drawing the players
     factory = PlayerFactory(population, rules, settings.seed)
     players: list[SyntheticPlayer] = []
     chunk = max(1, settings.players // steps)

@@ -9,6 +9,7 @@ import orjson
 
 from raid.config import Config
 from raid.simulation.engine import (
+    Engine,
     RaidSimulation,
     SimulationResult,
     SimulationSettings,
@@ -44,8 +45,10 @@ def scenario(
     cooldown_s: int = 60,
     total_hp: int = 200_000,
     thresholds: tuple[int, ...] = (50, 120, 121, 400),
+    extra: Mapping[str, Any] | None = None,
 ) -> Config:
-    """A config with the test curses and a boss ``sim`` whose knobs the tests turn."""
+    """A config with the test curses and a boss ``sim`` whose knobs the tests turn (and
+    ``extra`` merged over it)."""
     return make_config(
         {
             "player": {
@@ -70,7 +73,8 @@ def scenario(
                     "curse_limit": curse_limit,
                 }
             },
-        }
+        },
+        extra or {},
     )
 
 
@@ -88,8 +92,9 @@ def run(
     pop: Population | None = None,
     boss: str = "sim",
     trace: list[TracedStrike] | None = None,
+    engine: Engine = Engine.COMPILED,
 ) -> SimulationResult:
-    settings = SimulationSettings(boss, players, hours, seed, exact_rules=exact)
+    settings = SimulationSettings(boss, players, hours, seed, exact_rules=exact, engine=engine)
     sim = RaidSimulation(
         config.rules, config.bosses, pop or population(config), settings, trace=trace
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from raid.simulation import engine
 from server.cli import main
 from tests.e2e.harness import ROOT
 from tests.timeouts import TIMEOUT
@@ -47,6 +48,27 @@ def test_json_is_deterministic_and_the_seed_matters(
     assert report["inputs"]["seed"] == 5 and report["strikes"]["total"] > 0
     lost = report["outcome"]["total_hp"] - report["outcome"]["hp_left"]
     assert lost == report["damage"]["total"]
+
+
+def test_both_engines_write_the_same_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = [tmp_path / f"{engine}.json" for engine in ("compiled", "python")]
+    for path in paths:
+        code, _, _ = simulate(tmp_path, capsys, "--engine", path.stem, "--json", str(path))
+        assert code == 0
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    assert orjson.loads(paths[0].read_bytes())["strikes"]["total"] > 100
+
+
+def test_a_missing_compiled_loop_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "_strikeloop", None)
+    assert main(QUICK) == 2
+    _, err = capsys.readouterr()
+    assert err == f"raid-server: {engine.MISSING_EXTENSION}\n"
+    assert main([*QUICK, "--engine", "python"]) == 0
 
 
 def test_plot_png_and_html(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
