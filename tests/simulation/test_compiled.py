@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raid.config import Config
+from raid.errors import ConfigError
 from raid.simulation import engine
 from raid.simulation.engine import (
     MISSING_EXTENSION,
@@ -92,15 +93,16 @@ def test_compiled_loop_equals_the_python_loop(case: tuple[Config, int, int, Any]
     assert report_bytes(config, fast) == report_bytes(config, slow)
 
 
-def test_numbers_past_64_bits_stay_exact() -> None:
-    """A boss of 10^30 hp and a 10^20 analysis threshold: totals that need Python ints (the
-    JSON report itself stops at 64 bits, orjson's limit, so the results are compared)."""
-    config = scenario(total_hp=10**30, thresholds=(10**20,), rest=30)
+def test_the_largest_numbers_the_config_allows_stay_exact() -> None:
+    """A boss of 2^53-1 hp (the config's bound) and a threshold at the bound: the two loops
+    agree strike for strike (larger numbers are refused by the config validator)."""
+    limit = 2**53 - 1
+    config = scenario(total_hp=limit, thresholds=(limit,), rest=30)
     play = {"play": {**QUICK_PLAY["play"], "analyst_share": 0.5}}
     (fast, fast_trace), (slow, slow_trace) = _both(config, 5, 20, play)
     assert fast_trace == slow_trace and len(fast_trace) > 100
     assert _fields(fast) == _fields(slow)
-    assert fast.boss.current_hp > 2**64
+    assert fast.boss.current_hp > 2**52
 
 
 def test_scores_past_128_bits_are_computed_with_python_ints() -> None:
@@ -145,12 +147,7 @@ def test_a_missing_extension_is_one_clear_error(monkeypatch: pytest.MonkeyPatch)
     assert RaidSimulation(config.rules, config.bosses, pop, python).result().user_ids
 
 
-def test_hp_beyond_the_compiled_range_is_refused_with_the_way_out() -> None:
-    config = scenario(total_hp=2**119)
-    pop = parse_population(QUICK_PLAY, "test", config.rules)
-    with pytest.raises(SimulationInputError, match="--engine python"):
-        RaidSimulation(config.rules, config.bosses, pop, SimulationSettings("sim", 5, 1))
-    python = SimulationSettings("sim", 5, 1, engine=Engine.PYTHON)
-    sim = RaidSimulation(config.rules, config.bosses, pop, python)
-    sim.run_until(3600)
-    assert sim.result().boss.current_hp < 2**119
+def test_hp_beyond_the_config_limit_never_reaches_the_loop() -> None:
+    """The compiled loop holds hp in 128 bits; the config validator caps hp at 2^53-1 first."""
+    with pytest.raises(ConfigError, match="above the maximum"):
+        scenario(total_hp=2**119)
