@@ -65,6 +65,7 @@ class LoadSummary:
     in_doubt: int = 0  # strikes with no answer even after resending
     last_reply_at: float = 0.0  # monotonic time of the last acknowledgement
     rewarded: int = 0  # acknowledged strikes whose report carries a strike reward
+    cpu_s: float = 0.0  # CPU seconds the worker process used during the load phase
 
 
 @dataclass(slots=True)

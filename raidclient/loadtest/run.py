@@ -204,7 +204,10 @@ def _specs(
 
 def summary(driven: Driven) -> dict[str, Any]:
     merged = driven.merged
+    cpu = sum(load.cpu_s for load in driven.loads)
     return {
+        "tool_cpu_s": cpu,
+        "tool_cpu_us_per_strike": cpu / merged.sent * 1e6 if merged.sent else 0.0,
         "strikes": merged.ok,
         "sent": merged.sent,
         "strikes_per_s": merged.ok / driven.elapsed_s if driven.elapsed_s else 0.0,
@@ -306,6 +309,7 @@ async def _echo_ceiling(
         "strikes": echo["strikes"],
         "latency_ms": echo["latency_ms"],
         "errors": echo["errors"],
+        "tool_cpu_us_per_strike": echo["tool_cpu_us_per_strike"],
         "ratio": ratio,
     }
 

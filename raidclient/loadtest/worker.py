@@ -21,6 +21,7 @@ import heapq
 import json
 import multiprocessing.queues
 import random
+import resource
 import time
 from collections.abc import Callable
 from typing import Any
@@ -349,7 +350,11 @@ class Worker:
         async def one(player: Player) -> LoadClient:
             async with gate:
                 websocket = await websockets.connect(
-                    self.spec.url, max_size=None, compression=None, open_timeout=SETUP_TIMEOUT_S
+                    self.spec.url,
+                    max_size=None,
+                    compression=None,
+                    open_timeout=SETUP_TIMEOUT_S,
+                    proxy=None,  # no per-connection proxy lookup in the environment
                 )
                 client = LoadClient(self, player, websocket)
                 self.clients.append(client)
@@ -375,6 +380,7 @@ class Worker:
 
     async def load(self, t0: float, t_end: float) -> None:
         self.loading = True
+        cpu_before = _cpu_seconds()
         reporter = asyncio.create_task(self._report_windows(t0))
         if self.spec.mode == "closed":
             loops = [self._closed_loop(c, t_end) for c in self.clients]
@@ -394,6 +400,7 @@ class Worker:
         await asyncio.wait(tasks)
         await self._drain(deadline)
         self.loading = False
+        self.summary.cpu_s = _cpu_seconds() - cpu_before
         reporter.cancel()
         self._ship(max(0, int((time.monotonic() - t0) / WINDOW_S)))
         if not self.spec.echo:
@@ -595,6 +602,11 @@ async def _retry_rate_limited(call: Callable[[], Any], attempts: int = 20) -> di
             return reply
         await asyncio.sleep(float(reply.get("retry_after") or 0.05))
     return reply
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _without_envelope(msg: dict[str, Any]) -> dict[str, Any]:
