@@ -159,15 +159,19 @@ async def drive(
             if message[0] == "checked":
                 driven.checks.append(message[2])
         return driven
+    except BaseException:
+        for outbox in outboxes:
+            outbox.put(("stop",))  # workers still waiting for a command end now
+        raise
     finally:
         for process in processes:
             process.join(timeout=10)
             if process.is_alive():
                 process.terminate()
                 process.join(timeout=5)
-        inbox.close()
-        for outbox in outboxes:
-            outbox.close()
+        for channel in (inbox, *outboxes):
+            channel.close()
+            channel.cancel_join_thread()  # never block the exit on a dead worker's pipe
 
 
 def _specs(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ServerProcess, start_server
+from server.tokens import issue_token
+from tests.e2e.harness import ServerProcess, start_server, token
 from tests.loadtest.fake_server import FakeRaidServer
 from tests.loadtest.support import LOADTEST, loadtest_config, run_loadtest, tool_env
 from tests.timeouts import TIMEOUT
@@ -156,3 +158,15 @@ def test_bad_admin_token_exits_2(server: ServerProcess) -> None:
     assert done.returncode == 2
     assert "unauthenticated" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_refused_player_token_exits_2(server: ServerProcess, tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.txt"
+    forged = issue_token("not-the-secret", "mallory", "player", 3600, time.time())
+    tokens.write_text(f"# players\n{token('zoe')}\n\n{forged}\n")
+    done = _run(
+        *("--url", server.ws_url, "--admin-token", token("ops", "admin")),
+        *("--tokens", str(tokens), "--clients", "2", "--boss", "titan", "--workers", "1"),
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == ("raid-loadtest: hello refused for mallory: bad token signature")
