@@ -63,6 +63,7 @@ class LoadSummary:
     victories: int = 0
     strike_counts: list[int] = field(default_factory=list)
     in_doubt: int = 0  # strikes with no answer even after resending
+    resolved: int = 0  # strikes answered only when sent again after the drain deadline
     last_reply_at: float = 0.0  # monotonic time of the last acknowledgement
     rewarded: int = 0  # acknowledged strikes whose report carries a strike reward
     cpu_s: float = 0.0  # CPU seconds the worker process used during the load phase

@@ -268,6 +268,7 @@ async def run(options: Options, console: Console) -> tuple[dict[str, Any], Drive
         "duration_s": driven.elapsed_s,
         **summary(driven),
         "in_doubt": sum(load.in_doubt for load in driven.loads),
+        "resent_after_drain": sum(load.resolved for load in driven.loads),
         "timeline": driven.merged.timeline(),
     }
     if options.audit:

@@ -266,12 +266,11 @@ class Worker:
         self,
         client: LoadClient,
         msg: dict[str, Any],
-        elapsed: float | None,
+        elapsed: float,
         n: int,
         character: str,
     ) -> None:
-        """Account for one strike's answer; ``elapsed`` None: a late answer to a resend
-        after the load, which counts for the audit but not for throughput or latency."""
+        """Account for one strike's answer, ``elapsed`` seconds after its (intended) send."""
         op = msg["op"]
         if op == "error":
             self.errors[str(msg.get("code"))] += 1
@@ -287,10 +286,9 @@ class Worker:
             self.errors["unexpected_reply"] += 1
             return
         summary = self.summary
-        if elapsed is not None:
-            self.ok += 1
-            self.window.record_value(clamp_us(elapsed))
-            summary.last_reply_at = time.monotonic()
+        self.ok += 1
+        self.window.record_value(clamp_us(elapsed))
+        summary.last_reply_at = time.monotonic()
         if self.spec.echo:
             client.available.append(character)
             return
@@ -402,9 +400,9 @@ class Worker:
         self.loading = False
         self.summary.cpu_s = _cpu_seconds() - cpu_before
         reporter.cancel()
-        self._ship(max(0, int((time.monotonic() - t0) / WINDOW_S)))
         if not self.spec.echo:
             await self._resolve_in_doubt()
+        self._ship(max(0, int((time.monotonic() - t0) / WINDOW_S)))
         self.send("loaded", self.spec.worker_id, self.summary)
 
     async def _closed_loop(self, client: LoadClient, t_end: float) -> None:
@@ -481,8 +479,9 @@ class Worker:
         self.send("window", self.spec.worker_id, window)
 
     async def _resolve_in_doubt(self) -> None:
-        """Strikes never answered are sent again with their strike_id (over a new
-        connection if needed): the answer tells whether they were applied."""
+        """Strikes unanswered at the drain deadline are sent again with their strike_id
+        over a new connection: the answer tells whether they were applied. Their latency
+        counts up to that answer, so a stalled server cannot hide its slowest strikes."""
         for client in self.clients:
             doubtful = [e for e in client.pending.values() if e[0] == _STRIKE]
             client.pending = {rid: e for rid, e in client.pending.items() if e[0] != _STRIKE}
@@ -492,7 +491,7 @@ class Worker:
                 async with await raidclient.connect(
                     self.spec.url, client.player.token, fmt=self.spec.fmt, reconnect_timeout=10
                 ) as fresh:
-                    for _, _, n, character, _ in doubtful:
+                    for _, intended, n, character, _ in doubtful:
                         actions = self.spec.actions
                         try:
                             report = await fresh.strike(
@@ -503,7 +502,10 @@ class Worker:
                             )
                         except raidclient.ServerError:
                             continue  # refused: it was not applied
-                        self.on_strike_reply(client, dict(report.raw), None, n, character)
+                        # Its latency: until the client knew it was applied.
+                        elapsed = time.monotonic() - intended
+                        self.on_strike_reply(client, dict(report.raw), elapsed, n, character)
+                        self.summary.resolved += 1
             except raidclient.RaidClientError:
                 self.summary.in_doubt += len(doubtful)
 

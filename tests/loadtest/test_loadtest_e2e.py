@@ -121,6 +121,28 @@ async def test_a_lying_server_fails_the_audit(
     assert outcome.result["audit"]["checks"][failed_check]["passed"] is False
 
 
+@pytest.mark.parametrize("liar", [{"swallow_every": 7}], indirect=True, ids=["swallows"])
+async def test_unanswered_strikes_are_resent_and_counted(
+    liar: FakeRaidServer, tmp_path: Path
+) -> None:
+    outcome = await run_loadtest(
+        liar.url,
+        tmp_path,
+        *("--clients", "3", "--duration", "1", "--workers", "1", "--boss", "fake"),
+        *("--drain-timeout", "0.5"),
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    result = outcome.result
+    assert result is not None
+    # The closed-loop clients each waited on a swallowed strike until the drain deadline;
+    # sent again, each was answered with its report and counted, with its full latency.
+    assert result["resent_after_drain"] == 3
+    assert result["in_doubt"] == 0
+    assert result["strikes"] == liar.strike_count
+    assert result["latency_ms"]["max"] >= 500
+    assert result["audit"]["checks"]["hp_conserved"]["passed"] is True
+
+
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*LOADTEST, *args],
