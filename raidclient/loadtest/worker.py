@@ -116,6 +116,7 @@ class LoadClient:
         if want_reply:
             future = asyncio.get_running_loop().create_future()
         self.pending[n] = (_STRIKE, intended, n, character, future)
+        self.worker.in_flight += 1
         actions = spec.actions
         frame = self._encode(
             {
@@ -171,6 +172,7 @@ class LoadClient:
                     continue
                 kind, intended, n, character, future = entry
                 if kind == _STRIKE:
+                    worker.in_flight -= 1
                     worker.on_strike_reply(self, msg, time.monotonic() - intended, n, character)
                 if future is not None and not future.done():
                     future.set_result(msg)
@@ -186,6 +188,8 @@ class LoadClient:
         self.alive = False
         if self.worker.loading:
             self.worker.count_error(CONNECTION_CLOSED)
+        # Its strikes can no longer be answered here: the drain stops waiting for them.
+        self.worker.in_flight -= sum(1 for entry in self.pending.values() if entry[0] == _STRIKE)
         for entry in self.pending.values():
             future = entry[4]
             if future is not None and not future.done():
@@ -238,6 +242,7 @@ class Worker:
         self.loading = False  # True while the load runs (connection losses count as errors)
         self.sent = 0
         self.ok = 0
+        self.in_flight = 0  # strikes sent on live connections and not yet answered
         self.errors: collections.Counter[str] = collections.Counter()
         self.window = new_histogram()
         self.summary = LoadSummary(worker_id=spec.worker_id)
@@ -449,11 +454,8 @@ class Worker:
             await client.send_strike(character, intended, False)
 
     async def _drain(self, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            if not any(
-                c.alive and any(e[0] == _STRIKE for e in c.pending.values()) for c in self.clients
-            ):
-                return
+        """Until every strike sent on a live connection is answered, or the deadline."""
+        while self.in_flight > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
 
     async def _report_windows(self, t0: float) -> None:
