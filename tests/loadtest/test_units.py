@@ -9,12 +9,14 @@ import pytest
 from hdrh.histogram import HdrHistogram
 from hypothesis import given
 from hypothesis import strategies as st
+from rich.console import Console
 
 from raidclient.backoff import Backoff
 from raidclient.errors import OnCooldown, ServerError, error_from_reply
 from raidclient.loadtest.audit import AuditInput, audit
 from raidclient.loadtest.cli import parse_mix
 from raidclient.loadtest.plan import CheckSummary, LoadSummary, SubscriberResult
+from raidclient.loadtest.progress import Display
 from raidclient.loadtest.setup import Baseline, token_subject
 from raidclient.loadtest.stats import Merged, Window, clamp_us, latency_ms, new_histogram
 from tests.e2e.harness import token
@@ -190,3 +192,27 @@ def test_in_doubt_and_rewards_and_empty_runs() -> None:
     nothing = Baseline(strike_count=0, current_hp=1000, total_hp=1000, analysis_points=0)
     empty = _load(acked=0, sum_damage=0, strike_counts=[])
     assert "load_ran" in _failed(_input(load=empty, after=nothing))
+
+
+def test_live_panel_shows_progress_rate_errors_and_percentiles() -> None:
+    merged = Merged()
+    histogram = new_histogram()
+    for micros in (1000, 2000, 50_000):
+        histogram.record_value(micros)
+    merged.add(Window(0, 500, 500, {}, new_histogram().encode()))
+    merged.add(Window(1, 3, 3, {"rate_limited": 2}, histogram.encode()))
+    console = Console(width=100, record=True)
+    console.print(Display("raid r1", 10, console, enabled=False).render(merged, 1.2))
+    lines = console.export_text().splitlines()
+    assert lines[0] == "raid r1"
+    assert lines[2].split() == [
+        "elapsed",
+        "strikes",
+        "strikes/s",
+        "errors",
+        "p50",
+        "ms",
+        "p99",
+        "ms",
+    ]
+    assert lines[3].split() == ["1.2/10", "s", "503", "1,000", "2", "2.00", "50.02"]
