@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import signal
@@ -15,10 +16,10 @@ from actors.service import RaidService
 from persistence.database import Database
 from persistence.lock import DatabaseLock
 from raid.config import Config
-from server.demo import DEMO_PLAYERS, demo_user, seed_demo
+from server.demo import DEMO_PLAYERS, demo_tokens_json, demo_user, seed_demo
 from server.errors import StartupError
 from server.gateway import Gateway, GatewayConfig, serve
-from server.http import load_index_html, make_http_handler
+from server.http import load_assets, load_index_html, make_http_handler
 from server.metrics import Metrics
 from server.tokens import issue_token
 
@@ -80,7 +81,16 @@ async def _serve(config: Config, options: ServeOptions) -> None:
             ),
             metrics,
         )
-        handler = make_http_handler(lambda: service.ready, load_index_html(), metrics.render)
+        demo_tokens = None
+        if demo_raid is not None:
+            demo_tokens = functools.partial(demo_tokens_json, options.secret, demo_raid)
+        handler = make_http_handler(
+            lambda: service.ready,
+            load_index_html(),
+            metrics.render,
+            assets=load_assets(),
+            demo_tokens=demo_tokens,
+        )
         server = await serve(gateway, options.host, options.port, handler)
         port = server.sockets[0].getsockname()[1] if server.sockets else options.port
         log.info("listening", extra={"host": options.host, "port": port})

@@ -31,6 +31,7 @@ from server.app import ServeOptions, run
 from server.errors import StartupError
 from server.logs import configure_logging
 from server.requests import MAX_ID_LEN
+from server.simulate_cli import add_simulate_parser, run_simulate
 from server.tokens import ROLES, issue_token
 
 
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("--snapshot", type=int, required=True, help="snapshot id")
     status = command("status", "print raid state from the database")
     status.add_argument("raid_id", nargs="?")
+    add_simulate_parser(commands)
     return parser
 
 
@@ -309,4 +311,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "snapshots": _snapshots,
     "restore": _restore,
     "status": _status,
+    "simulate": run_simulate,
 }

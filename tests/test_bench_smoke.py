@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
         ("bench.actor_throughput", ["--players", "20", "--strikes", "200", "--repeat", "1",
                                     "--actors", "5"], "actor path, 20 concurrent players"),
         ("bench.snapshot_restore", ["--players", "200"], "restore: snapshot with 200 players"),
+        ("bench.simulate_throughput", ["--players", "100", "--long-players", "20", "--hours", "6",
+                                       "--repeat", "1"], "baseline exact"),
     ],
 )  # fmt: skip
 def test_benchmark_runs(module: str, args: list[str], expected: str) -> None:

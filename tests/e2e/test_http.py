@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -73,6 +74,17 @@ async def test_demo_world(tmp_path: Path) -> None:
         client = await Client.connect(server)
         hello = await client.ok("hello", token=token_line.split(":", 1)[1].strip())
         assert hello["user_id"] == "player01"
+        status, content_type, body = server.http_get("/demo/tokens")  # the page's login picker
+        assert status == 200 and content_type == "application/json"
+        accounts = json.loads(body)["accounts"]
+        assert [a["user_id"] for a in accounts[:2]] + [accounts[-1]["role"]] == [
+            "player01",
+            "player02",
+            "admin",
+        ]
+        other = await Client.connect(server)
+        assert (await other.ok("hello", token=accounts[-1]["token"]))["role"] == "admin"
+        await other.close()
         raid = next(r for r in hello["raids"] if r["status"] == "active")
         options = await client.ok("team.options", raid_id=raid["raid_id"])
         assert 12 <= len(options["characters"]) <= 20

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from persistence.database import Database
 from persistence.errors import DuplicatePlayerState, UnknownRaid, UnknownSnapshot
 from persistence.records import SnapshotInfo
-from tests.persistence.helpers import TIMEOUT_SCALE, grant, strike
+from tests.persistence.helpers import grant, strike
 
 
 async def snapshot(
@@ -167,24 +166,19 @@ async def test_rollback_to_the_latest_snapshot_changes_nothing(db: Database, rai
     assert (result.rolled_back_strikes, result.rolled_back_snapshots) == (0, 0)
 
 
-async def test_a_hundred_thousand_players_save_and_load_quickly(db: Database, raid_id: str) -> None:
+async def test_a_hundred_thousand_players_save_and_load(db: Database, raid_id: str) -> None:
+    """Correctness at scale; the time it takes is measured by ``bench.snapshot_restore``."""
     state = '{"personal_damage":123456,"personal_analysis":0,"strikes":12,"cooldown_until":0}'
     everyone = [(f"user-{n:06d}", state) for n in range(100_000)]
-    started = time.perf_counter()
     await snapshot(db, raid_id, 1, everyone)
-    save_seconds = time.perf_counter() - started
     await snapshot(db, raid_id, 2, everyone[::10])  # a tenth changed since
     changed = [(user, "changed") for user, _ in everyone[5::10]]
     latest = await snapshot(db, raid_id, 3, changed)
 
-    started = time.perf_counter()
     loaded = await db.load_snapshot(raid_id)
-    load_seconds = time.perf_counter() - started
 
     assert loaded is not None
     assert loaded.info == latest
     assert len(loaded.players) == 100_000
     assert loaded.players[5] == ("user-000005", "changed")
     assert loaded.players[6] == ("user-000006", state)
-    assert save_seconds < 2.0 * TIMEOUT_SCALE
-    assert load_seconds < 1.0 * TIMEOUT_SCALE
