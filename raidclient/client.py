@@ -26,6 +26,7 @@ from raidclient.connection import Connection
 from raidclient.errors import (
     ConnectionLost,
     ProtocolViolation,
+    RateLimited,
     RequestTimeout,
     Unavailable,
     error_from_reply,
@@ -164,7 +165,7 @@ class RaidClient:
         while True:
             try:
                 conn = await self._login()
-            except (ConnectionLost, RequestTimeout) as exc:
+            except (ConnectionLost, RequestTimeout, Unavailable, RateLimited) as exc:
                 delay = self.backoff.next_delay()
                 if time.monotonic() + delay > deadline:
                     raise ConnectionLost(
