@@ -23,6 +23,7 @@ import multiprocessing.queues
 import random
 import resource
 import time
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -69,8 +70,7 @@ class LoadClient:
         self.resting: list[tuple[float, str]] = []  # heap of (rested at, server time; id)
         self.cooldown_until = 0.0  # server time
         self.clock_offset = 0.0  # server time - local time, from hello
-        self.acked: list[int] = []  # strike numbers acknowledged
-        self.rewarded: list[int] = []  # ... of which the report carries a strike reward
+        self.rewarded = array("q")  # strike numbers whose report carries a strike reward
         self.alive = True
         # subscriber state
         self.start_seq: int | None = None
@@ -307,7 +307,6 @@ class Worker:
             summary.retaliations += len(msg["retaliations"])
         if msg["victory"]:
             summary.victories += 1
-        client.acked.append(n)
         for reward in msg["rewards"]:
             if reward["bundle"]:
                 client.rewarded.append(n)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import random
+from array import array
 
 import pytest
 from hdrh.histogram import HdrHistogram
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
@@ -45,6 +46,13 @@ def test_bad_mix_is_refused(text: str, problem: str) -> None:
         parse_mix(text)
 
 
+@settings(  # deterministic, and no timing: the machine is shared
+    deadline=None,
+    max_examples=50,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(st.lists(st.lists(st.integers(1, 10_000_000), max_size=200), min_size=1, max_size=5))
 def test_merged_windows_equal_one_histogram(per_worker: list[list[int]]) -> None:
     single = new_histogram()
@@ -102,7 +110,7 @@ def test_token_subject() -> None:
 
 
 def _load(**fields: object) -> LoadSummary:
-    summary = LoadSummary(worker_id=0, acked=2, sum_damage=30, strike_counts=[1, 2])
+    summary = LoadSummary(worker_id=0, acked=2, sum_damage=30, strike_counts=array("q", [1, 2]))
     for name, value in fields.items():
         setattr(summary, name, value)
     return summary
@@ -161,7 +169,7 @@ def test_hp_not_applied_fails_hp_conserved() -> None:
 
 
 def test_strike_counts_repeated_or_missing_fail() -> None:
-    assert _failed(_input(load=_load(strike_counts=[2, 2]))) == {"strike_count"}
+    assert _failed(_input(load=_load(strike_counts=array("q", [2, 2])))) == {"strike_count"}
     after = Baseline(strike_count=3, current_hp=970, total_hp=1000, analysis_points=0)
     saw_three = [_subscriber(last_hp_strike_count=3)]
     assert _failed(_input(after=after, subscribers=saw_three)) == {"strike_count"}
@@ -190,7 +198,7 @@ def test_in_doubt_and_rewards_and_empty_runs() -> None:
     problems = CheckSummary(worker_id=0, resent=2, rewards_problems=["u: 1 missing"])
     assert _failed(_input(load=_load(rewarded=2), check=problems)) == {"strike_rewards"}
     nothing = Baseline(strike_count=0, current_hp=1000, total_hp=1000, analysis_points=0)
-    empty = _load(acked=0, sum_damage=0, strike_counts=[])
+    empty = _load(acked=0, sum_damage=0, strike_counts=array("q"))
     assert "load_ran" in _failed(_input(load=empty, after=nothing))
 
 
