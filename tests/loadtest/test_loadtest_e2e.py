@@ -121,7 +121,7 @@ async def test_a_lying_server_fails_the_audit(
     assert outcome.result["audit"]["checks"][failed_check]["passed"] is False
 
 
-@pytest.mark.parametrize("liar", [{"swallow_every": 7}], indirect=True, ids=["swallows"])
+@pytest.mark.parametrize("liar", [{"swallow_every": 3}], indirect=True, ids=["swallows"])
 async def test_unanswered_strikes_are_resent_and_counted(
     liar: FakeRaidServer, tmp_path: Path
 ) -> None:
