@@ -72,6 +72,7 @@ class LoadClient:
         self.clock_offset = 0.0  # server time - local time, from hello
         self.rewarded = array("q")  # strike numbers whose report carries a strike reward
         self.alive = True
+        self.raid_over = False  # the server answered raid_not_active: stop striking
         # subscriber state
         self.start_seq: int | None = None
         self.last_seq: int | None = None
@@ -280,7 +281,9 @@ class Worker:
         if op == "error":
             self.errors[str(msg.get("code"))] += 1
             code = msg.get("code")
-            if code in {"on_cooldown", "rate_limited"}:
+            if code == "raid_not_active":
+                client.raid_over = True
+            elif code in {"on_cooldown", "rate_limited"}:
                 retry = msg.get("retry_after")
                 if isinstance(retry, int | float):
                     client.cooldown_until = client.server_now() + retry
@@ -410,7 +413,7 @@ class Worker:
         self.send("loaded", self.spec.worker_id, self.summary)
 
     async def _closed_loop(self, client: LoadClient, t_end: float) -> None:
-        while client.alive:
+        while client.alive and not client.raid_over:
             now = time.monotonic()
             if now >= t_end:
                 return
@@ -438,7 +441,7 @@ class Worker:
         self, client: LoadClient, t0: float, t_end: float, interval: float, phase: float
     ) -> None:
         k = 0
-        while client.alive:
+        while client.alive and not client.raid_over:
             intended = t0 + phase + k * interval
             if intended >= t_end:
                 return

@@ -192,3 +192,41 @@ def test_a_refused_player_token_exits_2(server: ServerProcess, tmp_path: Path) -
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == ("raid-loadtest: hello refused for mallory: bad token signature")
+
+
+MINI_BOSS = """
+[bosses.mini]
+name = "Mini"
+total_hp = 40
+duration_s = 86400
+dominant_stats = ["power"]
+weaknesses = []
+resistances = []
+weakness_pool = ["fire"]
+curse_pool = ["veil"]
+analysis_thresholds = [1000]
+analysis_reward_pool = [{ gems = 1 }]
+victory_cache = { gems = 1 }
+"""
+
+
+async def test_a_boss_killed_during_the_run(tmp_path: Path) -> None:
+    server = start_server(tmp_path, config_path=loadtest_config(tmp_path, extra=MINI_BOSS))
+    try:
+        outcome = await run_loadtest(
+            server.ws_url,
+            tmp_path,
+            *("--clients", "5", "--duration", "2", "--workers", "1", "--boss", "mini"),
+            "--subscribe",
+        )
+    finally:
+        server.stop()
+    assert outcome.returncode == 0, outcome.stderr
+    result = outcome.result
+    assert result is not None
+    # Each client stops at its first raid_not_active instead of hammering a dead raid.
+    assert 1 <= result["errors"]["raid_not_active"] <= 5
+    assert set(result["errors"]) == {"raid_not_active"}
+    checks = result["audit"]["checks"]
+    assert "= 0; the server says 0" in checks["hp_conserved"]["detail"]
+    assert "1 victory" in checks["events_complete"]["detail"]
