@@ -16,8 +16,9 @@ from typing import Any
 import orjson
 
 from persistence.database import Database
-from persistence.records import LoadedSnapshot, RaidRow, RewardGrant
+from persistence.records import LoadedSnapshot, RaidRow, RewardGrant, SnapshotInfo
 from raid.codec import boss_from_dict, player_from_dict, result_from_dict
+from raid.config import Rules
 from raid.lifecycle import advance_status
 from raid.models import RaidState, RaidStatus
 from raid.rewards import STRIKE_PREFIX
@@ -25,7 +26,9 @@ from raid.strike import StrikeResult, apply_strike
 
 
 class RestoreError(Exception):
-    """A raid's durable state is inconsistent and cannot be restored."""
+    """A raid's durable state is inconsistent, unreadable or no longer fits the config,
+    so the raid cannot be restored. The server marks such a raid out of service and keeps
+    serving the others; ``raid-server check`` shows why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +79,30 @@ async def restore_raid(db: Database, raid_id: str, now: float) -> RestoredRaid |
     row = await db.get_boss_raid_by_id(raid_id)
     if row is None:
         return None
-    snapshot = await db.load_snapshot(raid_id)
-    if snapshot is None:
-        raise RestoreError(f"raid {raid_id} has no snapshot")
+    snapshot = await db.load_snapshot(raid_id) or _template_snapshot(row)
     logs = await db.get_strike_results(raid_id, after_seq=snapshot.info.seq)
     claims = await db.get_claims(raid_id, exclude_prefix=STRIKE_PREFIX)
     return await asyncio.to_thread(build_restored, row, snapshot, logs, claims, now)
+
+
+def _template_snapshot(row: RaidRow) -> LoadedSnapshot:
+    """The seq-0 snapshot of a raid that has none: its template is its initial state.
+
+    Raids are created with their first snapshot in one transaction; a raid row without one
+    was left by an older version that wrote them in two (a crash between the two).
+    """
+    try:
+        current_hp = int(orjson.loads(row.template_json)["current_hp"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RestoreError(f"raid {row.raid_id}: no snapshot and an unreadable template") from exc
+    info = SnapshotInfo(0, row.raid_id, 0, row.created_at, current_hp, 0)
+    return LoadedSnapshot(info, row.template_json, [])
+
+
+def unknown_curses(rules: Rules, state: RaidState) -> list[str]:
+    """Curses the raid uses that the config no longer defines (the raid cannot run)."""
+    boss = state.boss
+    return sorted({*boss.active_curses, *boss.curse_pool} - set(rules.curses))
 
 
 def build_restored(
@@ -91,9 +112,16 @@ def build_restored(
     claims: Sequence[RewardGrant],
     now: float,
 ) -> RestoredRaid:
-    """Decode and replay (with the cyclic GC paused)."""
+    """Decode and replay (with the cyclic GC paused); ``RestoreError`` if unreadable."""
     with gc_paused():
-        return _decode_and_replay(row, snapshot, logs, claims, now)
+        try:
+            return _decode_and_replay(row, snapshot, logs, claims, now)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Corrupt or foreign JSON in the snapshot or the journal (orjson's decode errors
+            # are ValueErrors): this raid cannot be restored, the others can.
+            raise RestoreError(
+                f"raid {row.raid_id}: stored state cannot be read ({type(exc).__name__}: {exc})"
+            ) from exc
 
 
 def _decode_and_replay(

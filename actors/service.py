@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import pykka
@@ -32,6 +32,7 @@ from actors.broadcaster import (
     Subscribe,
     Unsubscribe,
 )
+from actors.live_restore import restore_live
 from actors.messages import (
     ClaimableRequest,
     ClaimOutcome,
@@ -46,12 +47,12 @@ from actors.player_actor import PlayerClaim, PlayerStrike
 from actors.players import PlayerPool
 from actors.raid_actor import RaidActor, RaidSinks, StrikePayload
 from actors.raids import CharacterGrant, create_raid, not_found, roster_of, validate_grants
-from actors.restore import RestoreError, StateSource, restore_raid
+from actors.restore import RestoreError, StateSource, restore_raid, unknown_curses
 from actors.snapshotter import (
     Capture,
-    CaptureFailed,
     Committed,
     Forget,
+    Saved,
     SnapshotData,
     Snapshotter,
     StatusChanged,
@@ -72,6 +73,7 @@ from server.metrics import Metrics
 from server.requests import (
     AdminRaidCreate,
     AdminRaidEnd,
+    AdminRaidRestore,
     AdminRequest,
     AdminRewardsAck,
     AdminRewardsPending,
@@ -83,6 +85,8 @@ from server.requests import (
 from server.session import Session
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 REQUEST_TIMEOUT_S = 30.0
@@ -140,6 +144,7 @@ class RaidService:
         self._loading: dict[str, asyncio.Future[LiveRaid | None]] = {}
         self._generations: dict[str, int] = {}  # raid_id -> last generation started
         self._rosters: OrderedDict[str, Roster] = OrderedDict()  # user_id -> roster (LRU)
+        self.out_of_service: dict[str, str] = {}  # raid_id -> why it cannot be restored
         self._snapshot_lock = asyncio.Lock()  # one snapshot at a time (incremental chain)
         self._deadlines: dict[asyncio.Future[Any], float] = {}  # actor calls awaiting a reply
         self._tasks: list[asyncio.Task[None]] = []
@@ -155,6 +160,8 @@ class RaidService:
             on_count=lambda n: self.metrics.live_actors.labels(kind="player").set(n),
         )
         self.ready = False  # True once every unfinished raid is restored
+        self.replayed_entries = 0  # journal entries replayed by restores (start-up summary)
+        self.final_snapshots = 0  # snapshots taken by stop() (shutdown summary)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -187,7 +194,8 @@ class RaidService:
             self.statuses[row.raid_id] = status
             grace = json.loads(row.template_json)["settings"]["claim_grace_s"]
             if not status.is_final or now <= (row.ended_at or row.event_end) + grace:
-                await self._load(row.raid_id)
+                with contextlib.suppress(Unavailable):  # out of service: logged, others go on
+                    await self._load(row.raid_id)
         self._tasks = [
             asyncio.create_task(self._clock_loop(), name="raid-clock"),
             asyncio.create_task(self._snapshot_loop(), name="raid-snapshots"),
@@ -195,7 +203,11 @@ class RaidService:
         self.ready = True
 
     async def stop(self) -> None:
-        """Commit what is in flight, take a final snapshot of every raid, stop the actors."""
+        """Commit what is in flight, take a final snapshot of every raid, stop the actors.
+
+        Every step runs even if an earlier one fails (each failure is logged): an error in
+        the final snapshot must not leave actor threads keeping the process alive.
+        """
         self.ready = False
         for task in self._tasks:
             task.cancel()
@@ -203,15 +215,15 @@ class RaidService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.journal is not None:
-            await self.journal.stop()
-        await self._snapshot_changed("final snapshot")
-        self.players.stop_all()
+            await _step("stopping the journal", self.journal.stop())
+        await _step("the final snapshot", self._final_snapshot())
+        await _step("stopping the player actors", _now(self.players.stop_all))
         for live in self.live.values():
-            live.ref.stop(block=False)
+            await _step(f"stopping raid {live.raid_id}", _now(live.ref.stop, block=False))
         self.live.clear()
         for ref in (self.broadcaster, self.snapshotter):
             if ref is not None:
-                await asyncio.to_thread(ref.stop)
+                await _step("stopping an actor", asyncio.to_thread(ref.stop))
         if self.bridge is not None:
             self.bridge.close()
 
@@ -225,6 +237,8 @@ class RaidService:
         restarting = self._restarting.get(raid_id)
         if restarting is not None:
             raise Unavailable(f"raid {raid_id} is restarting; try again")
+        if raid_id in self.out_of_service:
+            raise _out_of_service(raid_id)
         loaded = await self._load(raid_id)
         if loaded is None:
             raise not_found(raid_id)
@@ -237,9 +251,21 @@ class RaidService:
         future: asyncio.Future[LiveRaid | None] = asyncio.get_running_loop().create_future()
         self._loading[raid_id] = future
         try:
-            restored = await restore_raid(self.db, raid_id, self.clock())
+            try:
+                restored = await restore_raid(self.db, raid_id, self.clock())
+                if restored is not None:
+                    unknown = unknown_curses(self.rules, restored.state)
+                    if unknown:
+                        raise RestoreError(
+                            f"raid {raid_id} uses curse(s) {unknown} that the config no "
+                            "longer defines"
+                        )
+            except RestoreError as exc:
+                self._mark_out_of_service(raid_id, str(exc))
+                raise _out_of_service(raid_id) from None
             live = None
             if restored is not None:
+                self.replayed_entries += restored.replayed
                 if restored.replayed:
                     log.info(
                         "raid %s restored: snapshot seq %d + %d journal entries",
@@ -263,12 +289,24 @@ class RaidService:
         finally:
             del self._loading[raid_id]
 
+    def _mark_out_of_service(self, raid_id: str, reason: str) -> None:
+        """A raid that cannot be restored: its requests answer ``unavailable``, every other
+        raid is served. An operator inspects it with ``raid-server check RAID_ID`` (and
+        retires it with ``--retire``), or fixes the config and restarts the server."""
+        self.out_of_service[raid_id] = reason
+        log.error(
+            "raid %s is out of service, it cannot be restored: %s "
+            "(inspect with `raid-server check %s`)",
+            raid_id,
+            reason,
+            raid_id,
+            extra={"raid": raid_id},
+        )
+
     def _start_raid(self, state: RaidState, source: StateSource) -> LiveRaid:
         assert self.bridge is not None and self.snapshotter is not None
         raid_id = state.boss.raid_id
-        unknown = sorted(
-            {*state.boss.active_curses, *state.boss.curse_pool} - set(self.rules.curses)
-        )
+        unknown = unknown_curses(self.rules, state)
         if unknown:
             raise RestoreError(
                 f"raid {raid_id} uses curse(s) {unknown} that the config no longer defines"
@@ -314,9 +352,10 @@ class RaidService:
         """An accepted strike: journal it, and answer its caller once it is committed."""
         self._submit(entry)
         result = outcome.result
-        self.players.learn(result.raid_id, result.user_id, outcome)
         committed = entry.future
         assert committed is not None
+        if not committed.done():  # done at once = refused (a retired actor): nothing to learn
+            self.players.learn(result.raid_id, result.user_id, outcome)
 
         def answer(done: asyncio.Future[None]) -> None:
             if future.done():
@@ -333,26 +372,60 @@ class RaidService:
         """Restart a raid from durable state (latest snapshot + committed journal)."""
         if raid_id in self._restarting:
             return
+        log.error("restarting raid %s: %s", raid_id, reason, extra={"raid": raid_id})
+        await self.rewrite(raid_id, None)
+
+    async def rewrite(self, raid_id: str, change: Callable[[], Awaitable[_T]] | None) -> _T | None:
+        """Stop the raid's actors, run ``change`` (a rewrite of its durable state, e.g. an
+        operator restore), and start the raid again from durable state.
+
+        With a ``change``, the old actor's entries not yet written are refused (their callers
+        get ``unavailable``), so nothing of the old state lands after the rewrite; the raid
+        comes back even if ``change`` fails. Requests meanwhile answer ``unavailable``.
+        """
+        if raid_id in self._restarting:
+            raise Unavailable(f"raid {raid_id} is restarting; try again")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._restarting[raid_id] = done
-        log.error("restarting raid %s: %s", raid_id, reason, extra={"raid": raid_id})
+        assert self.snapshotter is not None and self.journal is not None
         try:
             live = self.live.pop(raid_id, None)
             self.players.stop_raid(raid_id)
             if live is not None:
                 live.ref.stop(block=False)
-                if live.last_entry is not None and self.journal is not None:
+                if change is not None:
+                    self.journal.reopen_raid(raid_id, live.generation + 1)  # retire the old one
+                if live.last_entry is not None:
                     with contextlib.suppress(JournalWriteFailed):
                         await self.journal.wait(live.last_entry)
-            assert self.snapshotter is not None and self.journal is not None
             self.snapshotter.tell(Forget(raid_id))
-            restored = await restore_raid(self.db, raid_id, self.clock())
-            if restored is not None:
-                new = self._start_raid(restored.state, restored.source)
-                self.journal.reopen_raid(raid_id, new.generation)
+            # No snapshot of the old state may land after the change: wait for one in flight.
+            hold = self._snapshot_lock if change is not None else contextlib.nullcontext()
+            try:
+                async with hold:
+                    result = await change() if change is not None else None
+            finally:
+                try:
+                    restored = await restore_raid(self.db, raid_id, self.clock())
+                except RestoreError as exc:
+                    restored = None
+                    self._mark_out_of_service(raid_id, str(exc))
+                if restored is not None:
+                    new = self._start_raid(restored.state, restored.source)
+                    new.snapshot_seq = restored.snapshot_seq
+                    self.journal.reopen_raid(raid_id, new.generation)
+                    boss = restored.state.boss
+                    self.statuses[raid_id] = boss.status
+                    if boss.status.value != restored.row.status:
+                        self._on_status_changed(raid_id, boss.status, boss.ended_at)
+            return result
         finally:
             del self._restarting[raid_id]
             done.set_result(None)
+
+    def publish_events(self, raid_id: str, events: list[dict[str, Any]]) -> None:
+        """Events for the raid's subscribers, outside any strike (e.g. ``resync``)."""
+        self._publish(raid_id, events, self.live.get(raid_id))
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -379,7 +452,8 @@ class RaidService:
             self.statuses[raid_id] = status
         self.players.invalidate_raid(raid_id)
         if self.snapshotter is not None:
-            self.snapshotter.tell(StatusChanged(raid_id, status, ended_at))
+            with contextlib.suppress(pykka.ActorDeadError):  # reported by the snapshot loop
+                self.snapshotter.tell(StatusChanged(raid_id, status, ended_at))
         self._spawn(
             self.db.update_boss_raid_state(raid_id, status=status.value, ended_at=ended_at),
             f"status-{raid_id}",
@@ -420,7 +494,10 @@ class RaidService:
                 group.events.extend(payload.events)
                 results.append(payload.result)
         if results and self.snapshotter is not None:
-            self.snapshotter.tell(Committed(results))
+            # A dead snapshotter must not stop events and bookkeeping: the snapshot loop
+            # reports it every period.
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.snapshotter.tell(Committed(results))
         for raid_id, group in per_raid.items():
             last = group.results[-1]
             live = self.live.get(raid_id)
@@ -458,19 +535,33 @@ class RaidService:
                 self._expire_calls()
 
     async def _snapshot_loop(self) -> None:
+        """Periodic snapshots. Survives every failure: each is logged and the next period
+        tries again (the journal replay on restart would otherwise grow without bound)."""
         while True:
             await asyncio.sleep(self.config.persistence.snapshot_interval_s)
             await self._snapshot_changed("snapshot")
 
-    async def _snapshot_changed(self, what: str) -> None:
-        """Snapshot every live raid with journal entries since its last snapshot."""
+    async def _final_snapshot(self) -> None:
+        self.final_snapshots = await self._snapshot_changed("final snapshot")
+
+    async def _snapshot_changed(self, what: str) -> int:
+        """Snapshot every live raid with journal entries since its last snapshot; how many.
+
+        A raid whose snapshot fails (a timeout, a dead actor, a database error) is logged
+        and skipped; the other raids are still snapshotted.
+        """
+        taken = 0
         for raid_id, live in list(self.live.items()):
             if not live.needs_snapshot:
                 continue
             try:
                 await self.snapshot(raid_id)
+                taken += 1
             except RaidError as error:
                 log.error("%s of %s failed: %s", what, raid_id, error.message)
+            except Exception:  # any failure: the loop must live on
+                log.exception("%s of %s failed", what, raid_id, extra={"raid": raid_id})
+        return taken
 
     async def snapshot(self, raid_id: str) -> SnapshotInfo:
         """Save a snapshot of the raid as of its last committed journal entry."""
@@ -478,8 +569,13 @@ class RaidService:
         async with self._snapshot_lock:
             started = time.perf_counter()
             reply, future = self.bridge.reply()
-            self.snapshotter.tell(Capture(raid_id, reply))
-            data: SnapshotData | None = await asyncio.wait_for(future, REQUEST_TIMEOUT_S)
+            try:
+                self.snapshotter.tell(Capture(raid_id, reply))
+                data: SnapshotData | None = await asyncio.wait_for(future, REQUEST_TIMEOUT_S)
+            except pykka.ActorDeadError:
+                raise Unavailable("the snapshotter has stopped; see the server log") from None
+            except TimeoutError:
+                raise Unavailable(f"the snapshot of {raid_id} was not captured in time") from None
             if data is None:
                 raise Unavailable(f"raid {raid_id} cannot be snapshotted right now")
             try:
@@ -493,9 +589,11 @@ class RaidService:
                     players=data.players,
                 )
             except Exception as exc:
-                self.snapshotter.tell(CaptureFailed(raid_id, tuple(u for u, _ in data.players)))
                 log.exception("saving a snapshot of %s failed", raid_id)
                 raise Unavailable(f"snapshot of {raid_id} failed: {exc}") from exc
+            # Only now may the snapshotter forget these players (actors/snapshotter.py).
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.snapshotter.tell(Saved(raid_id, data.seq, tuple(u for u, _ in data.players)))
             self.metrics.snapshot.observe(time.perf_counter() - started)
             live = self.live.get(raid_id)
             if live is not None:
@@ -627,7 +725,15 @@ class RaidService:
         live = await self._raid(raid_id)
         player = self.players.get(raid_id, user_id, live.ref)
         now = self.clock()
-        outcome = await self._call(player, lambda reply: PlayerClaim(key, now, reply))
+        try:
+            outcome = await self._call(player, lambda reply: PlayerClaim(key, now, reply))
+        except Rejection as refusal:
+            if refusal.code is ErrorCode.ALREADY_CLAIMED and live.last_entry is not None:
+                # The claim (or strike) this one collides with may still be on its way to
+                # disk: say "already claimed" only once it is there. Should it fail, this
+                # answers unavailable and a retry can claim the key.
+                await self._durable(live.last_entry)
+            raise
         assert isinstance(outcome, ClaimOutcome)
         await self._durable(outcome.entry)
         return {"key": outcome.claim.key, "bundle": dict(outcome.claim.bundle)}
@@ -650,6 +756,8 @@ class RaidService:
             await self._raid(req.raid_id)
             info = await self.snapshot(req.raid_id)
             return {"snapshot_id": info.snapshot_id, "seq": info.seq}
+        if isinstance(req, AdminRaidRestore):
+            return await restore_live(self, req.raid_id, req.snapshot_id)
         if isinstance(req, AdminRewardsPending):
             pending = await self.db.pending_rewards(req.limit)
             return {
@@ -702,6 +810,23 @@ class RaidService:
             raise Rejection(ErrorCode.BAD_REQUEST, str(exc)) from None
         self._rosters.pop(user_id, None)
         return ids
+
+
+def _out_of_service(raid_id: str) -> Unavailable:
+    return Unavailable(f"raid {raid_id} is out of service; the operators have been told")
+
+
+async def _step(what: str, work: Awaitable[Any]) -> None:
+    """One shutdown step: a failure is logged and the next step still runs."""
+    try:
+        await work
+    except Exception:  # shutdown goes on whatever one step did
+        log.exception("shutdown: %s failed", what)
+
+
+async def _now(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """A synchronous shutdown step, as an awaitable for ``_step``."""
+    fn(*args, **kwargs)
 
 
 def safe_team_size(config: Config) -> int:

@@ -5,6 +5,12 @@ entries (``apply_strike`` is deterministic, so the shadow equals the RaidActor's
 the last commit). A snapshot is then taken from the shadow: a RaidActor never pauses for one,
 whatever the number of players. Only players changed since the previous snapshot are
 serialised (snapshots are incremental), so its cost follows activity, not raid size.
+
+Only a *saved* snapshot may forget what it covers. A capture leaves every changed player
+marked, with the seq of their latest change; the caller reports ``Saved`` once the snapshot
+is committed, and only players unchanged since the captured seq are unmarked. A capture whose
+save fails, times out or is cancelled (shutdown, a client gone) therefore loses nothing: the
+next snapshot still carries those players.
 """
 
 from __future__ import annotations
@@ -61,10 +67,11 @@ class Capture:
 
 
 @dataclass(frozen=True, slots=True)
-class CaptureFailed:
-    """A captured snapshot was not saved: its players are dirty again."""
+class Saved:
+    """A captured snapshot is committed: players unchanged since ``seq`` are clean."""
 
     raid_id: str
+    seq: int
     user_ids: tuple[str, ...]
 
 
@@ -81,7 +88,8 @@ class SnapshotData:
 @dataclass(slots=True)
 class _Shadow:
     state: RaidState
-    dirty: set[str] = field(default_factory=set)
+    dirty: dict[str, int] = field(default_factory=dict)
+    """user_id -> seq of the player's latest change not yet in a saved snapshot."""
 
 
 class Snapshotter(Actor):
@@ -105,11 +113,12 @@ class Snapshotter(Actor):
                     del self.shadows[result.raid_id]
                     continue
                 apply_strike(shadow.state, result)
-                shadow.dirty.add(result.user_id)
+                shadow.dirty[result.user_id] = result.seq
             return None
         if isinstance(message, Track):
             state = message.source.build()
-            self.shadows[state.boss.raid_id] = _Shadow(state, set(state.players))
+            seq = state.boss.strike_count
+            self.shadows[state.boss.raid_id] = _Shadow(state, dict.fromkeys(state.players, seq))
             return None
         if isinstance(message, Forget):
             self.shadows.pop(message.raid_id, None)
@@ -123,10 +132,14 @@ class Snapshotter(Actor):
         if isinstance(message, Capture):
             message.reply.set(self._capture(message.raid_id))
             return None
-        if isinstance(message, CaptureFailed):
+        if isinstance(message, Saved):
             shadow = self.shadows.get(message.raid_id)
             if shadow is not None:
-                shadow.dirty.update(message.user_ids)
+                dirty = shadow.dirty
+                for user_id in message.user_ids:
+                    changed = dirty.get(user_id)
+                    if changed is not None and changed <= message.seq:
+                        del dirty[user_id]
             return None
         log.error("snapshotter: unexpected message %r", message)
         return None
@@ -135,7 +148,7 @@ class Snapshotter(Actor):
         shadow = self.shadows.get(raid_id)
         if shadow is None:
             return None
-        dirty, shadow.dirty = shadow.dirty, set()
+        dirty = list(shadow.dirty)  # cleared only by Saved, once the snapshot is committed
         players = shadow.state.players
         boss = shadow.state.boss
         return SnapshotData(

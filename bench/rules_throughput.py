@@ -33,7 +33,7 @@ from importlib import resources
 from typing import Any
 
 from raid.codec import new_boss_state
-from raid.config import Action, Rules, parse_config
+from raid.config import Action, Rules, merge_documents, parse_config
 from raid.leaderboard import Leaderboards
 from raid.models import Character, RaidState
 from raid.scoring import ScoringContext
@@ -71,7 +71,7 @@ BENCH_CONFIG: dict[str, Any] = {
     "bosses": {
         "titan": {
             "name": "Bench Titan",
-            "total_hp": 10**18,
+            "total_hp": 10**15,  # never falls (at most raid.limits.MAX_POINTS)
             "duration_s": 10**9,
             "dominant_stats": ["power", "endurance"],
             "weaknesses": ["fire", "striker"],
@@ -85,16 +85,6 @@ BENCH_CONFIG: dict[str, Any] = {
         }
     },
 }
-
-
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in override.items():
-        old = out.get(key)
-        out[key] = (
-            _merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
-        )
-    return out
 
 
 @dataclass
@@ -118,7 +108,7 @@ class World:
 
 def build_world(players: int, roster_size: int, seed: int = 1) -> World:
     text = resources.files("raid").joinpath("default_config.toml").read_text(encoding="utf-8")
-    config = parse_config(_merge(tomllib.loads(text), BENCH_CONFIG), "bench")
+    config = parse_config(merge_documents(tomllib.loads(text), BENCH_CONFIG), "bench")
     rules = config.rules
     boss = new_boss_state(config.bosses["titan"], "bench", 0.0, 1e9, 0.0)
     boss.active_curses = boss.curse_pool  # all three active: retaliations draw nothing

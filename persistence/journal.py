@@ -36,8 +36,9 @@ from persistence.records import RewardGrant, StrikeRecord
 LOG = logging.getLogger(__name__)
 
 # Errors caused by an entry's own content (a duplicate seq or key, an unknown raid, a grant
-# that does not match its strike): worth retrying the other raids of the batch without it.
-_ENTRY_ERRORS = (sqlite3.IntegrityError, ValueError)
+# that does not match its strike, an integer SQLite cannot hold): worth retrying the other
+# raids of the batch without it.
+_ENTRY_ERRORS = (sqlite3.IntegrityError, ValueError, OverflowError)
 
 
 class JournalObserver(Protocol):

@@ -11,7 +11,10 @@ Factors (curse factors, scoring bonuses) have at most two decimal places and are
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
+import json
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from raid.errors import ConfigError
+from raid.limits import MAX_POINTS, MAX_TIME
 
 Bundle = Mapping[str, int]
 """A reward bundle: currency -> amount (amounts are non-negative integers)."""
@@ -189,6 +193,15 @@ class Config:
     bosses: Mapping[str, BossTemplate]
 
 
+@functools.cache
+def shipped_defaults() -> Config:
+    """The shipped defaults (raid/default_config.toml): the one place every default lives.
+
+    Code that needs a default value (a frame size, a rate) reads it here instead of
+    repeating the number."""
+    return load_config(None)
+
+
 def load_config(path: str | Path | None = None) -> Config:
     """Load ``path`` merged over the shipped defaults (``None``: the defaults alone)."""
     defaults = _read_toml(_default_text(), DEFAULT_CONFIG_NAME)
@@ -201,7 +214,7 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(file, "(file)", "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(file, "(file)", f"cannot read: {exc}") from None
-    return parse_config(_merge(defaults, _read_toml(text, file)), file)
+    return parse_config(merge_documents(defaults, _read_toml(text, file)), file)
 
 
 def parse_config(data: Mapping[str, Any], source: str) -> Config:
@@ -282,8 +295,9 @@ _NAMING_TABLES = frozenset({"stats", "tags"})
 mention: those were written for the shipped names."""
 
 
-def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge a config file over the shipped defaults.
+def merge_documents(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge a config document over another (a file over the shipped defaults): the one
+    merge rule, also used by tests and benchmarks that build configs.
 
     Settings tables merge key by key. ``[strike_rewards]`` merges by action, each bundle taken
     whole. ``[curses]`` and ``[bosses]`` merge entry by entry: an entry the file names merges
@@ -334,7 +348,9 @@ class _Node:
         self.data = data  # the table's raw values
 
     def key(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
+        # A TOML key may hold any character ("\n" included): an error stays one line.
+        shown = key if key.isprintable() else json.dumps(key)
+        return f"{self.path}.{shown}" if self.path else shown
 
     def error(self, key: str, problem: str) -> ConfigError:
         return ConfigError(self.file, self.key(key), problem)
@@ -370,17 +386,36 @@ class _Node:
             raise self.error(key, f"must be true or false, not {_kind(value)}")
         return value
 
-    def integer(self, key: str, minimum: int = 0, maximum: int | None = None) -> int:
+    def integer(self, key: str, minimum: int = 0, maximum: int = MAX_POINTS) -> int:
+        """An integer in [minimum, maximum]; no integer key may pass raid.limits.MAX_POINTS."""
         value = self.raw(key)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"must be an integer, not {_kind(value)}")
         return _in_range(self, key, value, minimum, maximum)
 
-    def number(self, key: str, minimum: float = 0, maximum: float | None = None) -> float:
+    def number(self, key: str, minimum: float = 0, maximum: float = MAX_TIME) -> float:
+        """A finite number in [minimum, maximum] (by default at most raid.limits.MAX_TIME)."""
         value = self.raw(key)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(key, f"must be a number, not {_kind(value)}")
+        if isinstance(value, float) and math.isnan(value):
+            raise self.error(key, "must be a number, not nan")
+        # The range check comes first: float() of a 400-digit integer raises OverflowError.
         return float(_in_range(self, key, value, minimum, maximum))
+
+    def seconds(self, key: str, maximum: Fraction) -> Fraction:
+        """A duration in [0, maximum] seconds, kept exact; any number of decimals (exactness
+        limits belong to factors, which multiply scores, not to times)."""
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(key, f"must be a number of seconds, not {_kind(value)}")
+        exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        if not exact.is_finite():
+            raise self.error(key, "must be a finite number of seconds")
+        result = Fraction(exact)
+        if not 0 <= result <= maximum:
+            raise self.error(key, f"{value} is out of range [0, {maximum}]")
+        return result
 
     def factor(self, key: str, minimum: Fraction, maximum: Fraction, *, open_min: bool) -> Fraction:
         """An exact number with at most two decimal places."""
@@ -430,7 +465,9 @@ def _bundle(node: _Node, key: str, value: Mapping[str, Any]) -> Bundle:
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise node.error(f"{key}.{currency}", f"must be an integer amount, not {_kind(amount)}")
         if amount < 0:
-            raise node.error(f"{key}.{currency}", f"negative amount {amount}")
+            raise node.error(f"{key}.{currency}", f"negative amount {_shown(amount)}")
+        if amount > MAX_POINTS:
+            raise node.error(f"{key}.{currency}", f"above the maximum amount {MAX_POINTS}")
         out[currency] = amount
     return MappingProxyType(out)
 
@@ -438,12 +475,18 @@ def _bundle(node: _Node, key: str, value: Mapping[str, Any]) -> Bundle:
 _N = TypeVar("_N", int, float)
 
 
-def _in_range(node: _Node, key: str, value: _N, minimum: float, maximum: float | None) -> _N:
+def _in_range(node: _Node, key: str, value: _N, minimum: float, maximum: float) -> _N:
     if value < minimum:
-        raise node.error(key, f"{value} is below the minimum {minimum}")
-    if maximum is not None and value > maximum:
-        raise node.error(key, f"{value} is above the maximum {maximum}")
+        raise node.error(key, f"{_shown(value)} is below the minimum {minimum}")
+    if value > maximum:
+        raise node.error(key, f"{_shown(value)} is above the maximum {maximum}")
     return value
+
+
+def _shown(value: float) -> str:
+    """A number for an error message: a 400-digit integer is not worth printing whole."""
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:12]}...({len(text)} digits)"
 
 
 def _kind(value: object) -> str:
@@ -495,7 +538,7 @@ def _persistence(node: _Node) -> PersistenceConfig:
     return PersistenceConfig(
         synchronous=Synchronous(sync),
         snapshot_interval_s=node.number("snapshot_interval_s", 0.01),
-        busy_timeout_ms=node.integer("busy_timeout_ms", 0),
+        busy_timeout_ms=node.integer("busy_timeout_ms", 0, 2**31 - 1),
         journal_max_batch=node.integer("journal_max_batch", 1),
     )
 
@@ -540,17 +583,23 @@ def _player(node: _Node) -> PlayerConfig:
     if rest == "event":
         rest_s = None
     elif isinstance(rest, int | float) and not isinstance(rest, bool):
-        rest_s = node.factor("character_rest", Fraction(0), Fraction(10**9), open_min=True)
+        rest_s = node.seconds("character_rest", MAX_SECONDS)  # 0: no rest at all
     else:
-        raise node.error("character_rest", f'must be "event" or a number of seconds, not {rest!r}')
+        shown = rest if not isinstance(rest, str) or len(rest) <= 24 else f"{rest[:24]}..."
+        raise node.error("character_rest", f'must be "event" or a number of seconds, not {shown!r}')
     return PlayerConfig(
         max_team_size=node.integer("max_team_size", 1, 64),
-        strike_cooldown_s=node.factor(
-            "strike_cooldown_s", Fraction(0), Fraction(10**9), open_min=False
-        ),
+        strike_cooldown_s=node.seconds("strike_cooldown_s", MAX_SECONDS),
         character_rest_s=rest_s,
     )
 
+
+MAX_SECONDS = Fraction(10**9)
+"""The longest cooldown or rest (about 31 years)."""
+
+
+MAX_ACTIVE_CURSES = 64
+"""At most this many curses at once: their factors (each at most 10) multiply into scores."""
 
 _RAID_KEYS = (
     "retaliation_every",
@@ -569,7 +618,7 @@ def _raid_config(node: _Node, defaults: _Node) -> RaidConfig:
 
     return RaidConfig(
         retaliation_every=pick("retaliation_every").integer("retaliation_every", 1),
-        curse_limit=pick("curse_limit").integer("curse_limit", 0),
+        curse_limit=pick("curse_limit").integer("curse_limit", 0, MAX_ACTIVE_CURSES),
         claim_grace_s=pick("claim_grace_s").number("claim_grace_s", 0),
         leaderboard_size=pick("leaderboard_size").integer("leaderboard_size", 1, 1000),
         hp_events_per_s=pick("hp_events_per_s").number("hp_events_per_s", 0.01),
@@ -664,9 +713,12 @@ def _boss(
     stats = frozenset(rules.stats)
     thresholds_raw = node.raw("analysis_thresholds")
     if not isinstance(thresholds_raw, list) or not all(
-        isinstance(t, int) and not isinstance(t, bool) and t > 0 for t in thresholds_raw
+        isinstance(t, int) and not isinstance(t, bool) and 0 < t <= MAX_POINTS
+        for t in thresholds_raw
     ):
-        raise node.error("analysis_thresholds", "must be a list of positive integers")
+        raise node.error(
+            "analysis_thresholds", f"must be a list of integers from 1 to {MAX_POINTS}"
+        )
     _ascending(node, "analysis_thresholds", thresholds_raw)
     pool_raw = node.raw("analysis_reward_pool")
     if not isinstance(pool_raw, list) or not all(isinstance(b, dict) for b in pool_raw):

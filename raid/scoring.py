@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from raid.config import Action, Curse, CurseKind, Rules
+from raid.limits import MAX_POINTS
 from raid.models import BossRaidState, Character
 
 _HUNDRED = 100
@@ -161,13 +162,17 @@ class ScoringContext:
             resisted += is_resisted
         base_den = self.stat_den * self.tag_den
         multiplier = self.multiplier(weak, resisted)
-        score = (base_num * multiplier.numerator) // (base_den * multiplier.denominator)
+        score = min(
+            (base_num * multiplier.numerator) // (base_den * multiplier.denominator), MAX_POINTS
+        )
         return Score(base_num, base_den, multiplier, score, weak, resisted)
 
     def outcome(self, action: Action, score: int) -> int:
-        """floor(score * fortify_f(action) / divisor): damage or analysis points (uncapped)."""
+        """floor(score * fortify_f(action) / divisor): damage or analysis points, before the hp
+        cap, held at MAX_POINTS."""
         fortify = self.fortify[action]
-        return (score * fortify.numerator) // (fortify.denominator * self.divisors[action])
+        outcome = (score * fortify.numerator) // (fortify.denominator * self.divisors[action])
+        return min(outcome, MAX_POINTS)
 
 
 def _factor(curses: Iterable[Curse], kind: CurseKind) -> Fraction:

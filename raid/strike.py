@@ -18,6 +18,7 @@ from raid.config import Action, Bundle, Rules
 from raid.errors import ErrorCode, Rejection
 from raid.leaderboard import Leaderboards
 from raid.lifecycle import status_at
+from raid.limits import saturating_add
 from raid.models import Character, PlayerRaidState, RaidState, RaidStatus, Roster
 from raid.scoring import ScoringContext
 
@@ -174,7 +175,7 @@ def _resolve(
     else:
         points = outcome
     hp_after = boss.current_hp - damage
-    analysis_after = boss.analysis_points + points
+    analysis_after = saturating_add(boss.analysis_points, points)
     seq = boss.strike_count + 1
     rest = rules.player.character_rest_s
     return StrikeResult(
@@ -253,10 +254,10 @@ def apply_strike(
     old_damage = (player.personal_damage, player.damage_seq)
     old_analysis = (player.personal_analysis, player.analysis_seq)
     if result.damage:
-        player.personal_damage += result.damage
+        player.personal_damage = saturating_add(player.personal_damage, result.damage)
         player.damage_seq = result.seq
     if result.analysis_points:
-        player.personal_analysis += result.analysis_points
+        player.personal_analysis = saturating_add(player.personal_analysis, result.analysis_points)
         player.analysis_seq = result.seq
     player.strikes += 1
     player.last_strike_time = result.at

@@ -14,9 +14,11 @@ from typing import Any, NoReturn
 
 import msgpack
 
+from raid.config import shipped_defaults
 from raid.errors import ErrorCode, ProtocolError
 
-DEFAULT_MAX_FRAME_BYTES = 64 * 1024
+DEFAULT_MAX_FRAME_BYTES = shipped_defaults().server.max_frame_bytes
+"""``[server] max_frame_bytes`` of the shipped defaults (defined once, in the TOML)."""
 
 
 class Format(enum.Enum):

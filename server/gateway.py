@@ -25,9 +25,10 @@ from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
+from raid.config import shipped_defaults
 from raid.errors import ErrorCode, ProtocolError, RaidError
 from server.frames import Format, decode_frame
-from server.http import HttpHandler
+from server.http import HttpHandler, log_access
 from server.metrics import Metrics
 from server.ratelimit import TokenBucket
 from server.requests import (
@@ -58,19 +59,22 @@ dropped) before they are cancelled. Letting them finish keeps the service's book
 after an ``await`` intact; the actors finish the work either way."""
 
 
+_SHIPPED = shipped_defaults().server  # defaults are defined once: raid/default_config.toml
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """The ``[server]`` keys the gateway uses (config.example.toml), plus the token secret."""
 
     secret: str
-    max_frame_bytes: int = 65536  # larger frames close the connection with 1009
-    messages_per_s: float = 50.0  # token bucket rate per connection
-    message_burst: int = 100  # token bucket capacity
-    max_pending_bytes: int = 1_048_576  # outbox cap: past it, close with 1013
-    ping_interval_s: float = 20.0  # keepalive ping period; 0 disables keepalive
-    ping_timeout_s: float = 20.0  # a ping unanswered this long drops the peer
-    compression: bool = False  # permessage-deflate
-    hello_timeout_s: float = 10.0  # a connection with no successful hello by then is closed
+    max_frame_bytes: int = _SHIPPED.max_frame_bytes  # larger frames close with 1009
+    messages_per_s: float = _SHIPPED.messages_per_s  # token bucket rate per connection
+    message_burst: int = _SHIPPED.message_burst  # token bucket capacity
+    max_pending_bytes: int = _SHIPPED.max_pending_bytes  # outbox cap: past it, close with 1013
+    ping_interval_s: float = _SHIPPED.ping_interval_s  # keepalive ping period; 0 disables it
+    ping_timeout_s: float = _SHIPPED.ping_timeout_s  # a ping unanswered this long drops the peer
+    compression: bool = _SHIPPED.compression  # permessage-deflate
+    hello_timeout_s: float = _SHIPPED.hello_timeout_s  # no successful hello by then: closed
 
 
 class RaidServiceProtocol(Protocol):
@@ -145,7 +149,7 @@ class Gateway:
         session.start()
         self._sessions.add(session)
         self.metrics.connections.inc()
-        logger.info("connected", extra=session.log_extra)
+        logger.debug("connected", extra=session.log_extra)  # the access line says it at INFO
         in_flight: set[asyncio.Task[None]] = set()
         loop = asyncio.get_running_loop()
         unauthenticated = loop.call_later(cfg.hello_timeout_s, self._hello_overdue, session)
@@ -335,6 +339,7 @@ async def serve(gateway: Gateway, host: str, port: int, http_handler: HttpHandle
         host,
         port,
         process_request=http_handler,
+        process_response=log_access,
         compression="deflate" if cfg.compression else None,
         max_size=cfg.max_frame_bytes,  # websockets closes with 1009 past this
         # A silent peer is dropped at most ping_interval + ping_timeout after it went quiet.

@@ -12,6 +12,7 @@ import email.utils
 import http
 import importlib.resources
 import ipaddress
+import logging
 from collections.abc import Callable, Mapping
 
 from websockets.asyncio.server import ServerConnection
@@ -41,6 +42,8 @@ PAGE_HEADERS = (
 
 Asset = tuple[bytes, str]
 """A static file's body and content type."""
+
+access = logging.getLogger("raid.access")
 
 HttpHandler = Callable[[ServerConnection, Request], Response | None]
 """The ``process_request`` signature websockets' ``serve`` accepts."""
@@ -129,3 +132,29 @@ def make_http_handler(
         return _text(http.HTTPStatus.NOT_FOUND, "not found\n")
 
     return process_request
+
+
+def short_id(connection: ServerConnection) -> str:
+    """The connection id in logs: 8 hex digits are enough to follow one connection."""
+    return connection.id.hex[:8]
+
+
+def log_access(connection: ServerConnection, request: Request, response: Response) -> None:
+    """websockets' ``process_response`` hook: one access line per HTTP request.
+
+    ``GET /healthz 200``, ``GET /ws 101`` (a WebSocket opened; ``conn`` follows it in the
+    gateway's lines), ``GET /nope 404``. websockets only accepts GET.
+    """
+    remote = connection.remote_address
+    access.info(
+        "GET %s %d",
+        request.path,
+        response.status_code,
+        extra={
+            "conn": short_id(connection),
+            "remote": f"{remote[0]}:{remote[1]}" if remote else None,
+            "status": response.status_code,
+            "bytes": len(response.body),
+            "agent": request.headers.get("User-Agent"),
+        },
+    )

@@ -8,32 +8,27 @@ parser, so adding an op is adding a dataclass and a table entry.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar, Self, TypeVar
 
 from raid.config import Action
-from raid.errors import ErrorCode, ProtocolError
+from raid.errors import ErrorCode, FieldError, ProtocolError
+from raid.limits import INT64_MAX, INT64_MIN, MAX_ID_LEN, parse_time  # each defined once
 
 Rid = int | str
 """The client's request id, echoed in the reply."""
 
-MAX_ID_LEN = 64  # user_id, raid_id, character_id, strike_id, reward keys, rid strings
 MAX_TOKEN_LEN = 4096
-MAX_TIME_LEN = 64  # an ISO-8601 timestamp
 MAX_LIST_ITEMS = 1000  # sanity bound on any list field
 MAX_TAGS = 64
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
 
 T = TypeVar("T")
 
 
 def _bad(path: str, problem: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.BAD_REQUEST, f"{path}: {problem}")
+    return FieldError(path, problem)
 
 
 def _is_utf8(text: str) -> bool:
@@ -66,21 +61,11 @@ def as_int(value: object, path: str, lo: int = INT64_MIN, hi: int = INT64_MAX) -
 
 
 def as_time(value: object, path: str) -> float:
-    """Unix seconds, or an ISO-8601 string (naive means UTC)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            raise _bad(path, "must be a finite number")
-        return float(value)
-    if isinstance(value, str) and len(value) <= MAX_TIME_LEN:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            return moment.timestamp()
-    raise _bad(path, "must be unix seconds or an ISO-8601 string")
+    """Unix seconds, or an ISO-8601 string (naive means UTC), within raid.limits' range."""
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise _bad(path, str(exc)) from None
 
 
 def as_list(value: object, path: str, max_items: int = MAX_LIST_ITEMS) -> list[Any]:
@@ -143,7 +128,15 @@ class Hello:
 
     @classmethod
     def parse(cls, f: Fields) -> Self:
-        return cls(token=f.req("token", lambda v, p: as_text(v, p, MAX_TOKEN_LEN)))
+        return cls(token=f.req("token", _as_token))
+
+
+def _as_token(value: object, path: str) -> str:
+    """Any string up to MAX_TOKEN_LEN: an empty or otherwise malformed token is the token
+    check's to refuse (``unauthenticated``), not a shape error."""
+    if not isinstance(value, str) or len(value) > MAX_TOKEN_LEN:
+        raise _bad(path, f"must be a string of at most {MAX_TOKEN_LEN} characters")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +285,7 @@ class CharacterSpec:
 
     @classmethod
     def parse(cls, value: object, path: str) -> CharacterSpec:
-        f = Fields(as_map(value, path), prefix=f"{path}.")
+        f = Fields(as_map(value, path), prefix=f"{path}." if path else "")
         return cls(
             character_id=f.opt("character_id", as_id),
             name=f.req("name", as_id),
@@ -331,6 +324,20 @@ class AdminSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminRaidRestore:
+    op: ClassVar[str] = "admin.raid.restore"
+    raid_id: str
+    snapshot_id: int  # back to it, or forward again to one an earlier restore rolled back
+
+    @classmethod
+    def parse(cls, f: Fields) -> Self:
+        return cls(
+            raid_id=f.req("raid_id", as_id),
+            snapshot_id=f.req("snapshot_id", lambda v, p: as_int(v, p, lo=1)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class AdminRewardsPending:
     op: ClassVar[str] = "admin.rewards.pending"
     limit: int = 100
@@ -363,6 +370,7 @@ AdminRequest = (
     | AdminRaidEnd
     | AdminRosterGrant
     | AdminSnapshot
+    | AdminRaidRestore
     | AdminRewardsPending
     | AdminRewardsAck
 )
@@ -395,6 +403,7 @@ _ADMIN_PARSERS: dict[str, Callable[[Fields], Request]] = {
     AdminRaidEnd.op: AdminRaidEnd.parse,
     AdminRosterGrant.op: AdminRosterGrant.parse,
     AdminSnapshot.op: AdminSnapshot.parse,
+    AdminRaidRestore.op: AdminRaidRestore.parse,
     AdminRewardsPending.op: AdminRewardsPending.parse,
     AdminRewardsAck.op: AdminRewardsAck.parse,
 }

@@ -32,10 +32,11 @@ PLOT_SUFFIXES = (".png", ".html")
 HELP = "play a raid offline against synthetic players and report (no server, no database)"
 
 
-def add_simulate_parser(commands: Any) -> None:
-    """Add the ``simulate`` subcommand to the CLI's subparsers."""
-    sub = commands.add_parser("simulate", help=HELP, description=HELP)
-    sub.add_argument("--config", default="config.toml", help="config file (./config.toml)")
+EXAMPLE = "raid-server simulate --boss leviathan --players 20000 --hours 72 --plot out.png"
+
+
+def add_simulate_arguments(sub: argparse.ArgumentParser) -> None:
+    """The ``simulate`` subcommand's own options (the CLI adds the global ones)."""
     sub.add_argument("--boss", required=True, help="boss template id")
     sub.add_argument("--players", required=True, help="synthetic players")
     sub.add_argument("--hours", required=True, help="simulated hours from the raid's start")

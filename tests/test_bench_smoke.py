@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
         ("bench.snapshot_restore", ["--players", "200"], "restore: snapshot with 200 players"),
         ("bench.simulate_throughput", ["--players", "100", "--long-players", "20", "--hours", "6",
                                        "--repeat", "1"], "baseline exact"),
+        ("bench.restore_timeline", ["--strikes", "300", "--repeat", "1"],
+         "restore of a raid with 300 strikes"),
     ],
 )  # fmt: skip
 def test_benchmark_runs(module: str, args: list[str], expected: str) -> None:

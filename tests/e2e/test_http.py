@@ -48,9 +48,10 @@ def serve_once(config: Path, db: Path, env: dict[str, str]) -> subprocess.Comple
 def test_default_secret_is_refused_outside_demo(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "RAID_SECRET"}
     done = serve_once(write_config(tmp_path), tmp_path / "x.db", env)
-    assert done.returncode == 1
-    assert "default secret" in done.stderr
-    assert not (tmp_path / "x.db").exists()
+    assert done.returncode == 2  # a configuration problem: bad input
+    assert "default secret" in done.stderr and "RAID_SECRET" in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert list(tmp_path.glob("x.db*")) == []
 
 
 def test_bad_config_names_file_key_and_problem(tmp_path: Path) -> None:

@@ -416,6 +416,22 @@ async def test_an_invalid_record_poisons_only_its_raid(
     assert rows_on_disk(db_path, RAID_B) == (1, 1)
 
 
+async def test_an_integer_sqlite_cannot_hold_poisons_only_its_raid(
+    writer: JournalWriter, recorder: Recorder, db_path: Path
+) -> None:
+    """A score between 2**63 and 2**64 made sqlite3 raise OverflowError for the whole batch,
+    failing every raid in it (issue 9, item 11)."""
+    huge = JournalEntry(RAID_A, 1, dataclasses.replace(strike(RAID_A, 1), score=2**63))
+    valid = entry(RAID_B, 1)
+    writer.submit(huge)
+    writer.submit(valid)
+    outcomes = await wait_all(writer, [huge, valid])
+    assert isinstance(outcomes[0], JournalWriteFailed)
+    assert outcomes[1] is None
+    assert [raids for raids, _ in recorder.failures] == [{RAID_A}]
+    assert rows_on_disk(db_path, RAID_B) == (1, 1)
+
+
 async def test_a_cancelled_writer_fails_what_it_holds(db: Database, raids: list[str]) -> None:
     writer = Recorder().make_writer(db)
     entries = [entry(RAID_A, seq) for seq in (1, 2)]

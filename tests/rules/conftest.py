@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from raid.codec import boss_to_dict, new_boss_state, player_to_dict
-from raid.config import Action, BossTemplate, Config, Rules, parse_config
+from raid.config import Action, BossTemplate, Config, Rules, merge_documents, parse_config
 from raid.models import Character, RaidState
 from raid.scoring import ScoringContext
 from raid.strike import StrikeCommand, StrikeResult, apply_strike, decide_strike
@@ -122,16 +122,8 @@ def default_document() -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Tables merge key by key; other values replace (same rule as config files)."""
-    out = dict(base)
-    for key, value in override.items():
-        old = out.get(key)
-        if isinstance(old, dict) and isinstance(value, dict):
-            out[key] = deep_merge(old, value)
-        else:
-            out[key] = value
-    return out
+deep_merge = merge_documents
+"""The config loader's own merge rule (raid/config.py): one definition."""
 
 
 def make_config(*overrides: Mapping[str, Any]) -> Config:
