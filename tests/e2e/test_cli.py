@@ -97,7 +97,7 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
         (("create-raid", "--boss", "nobody"), "unknown boss template"),
         (
             ("create-raid", "--boss", "dummy", "--start", "yesterday"),
-            "must be unix seconds or an ISO-8601",
+            "not an ISO-8601 time or unix seconds",
         ),
         (("snapshots", "ghost"), "no raid 'ghost'"),
         (("status", "ghost"), "no raid 'ghost'"),
