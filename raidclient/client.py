@@ -26,6 +26,7 @@ from raidclient.connection import Connection
 from raidclient.errors import (
     ConnectionLost,
     ProtocolViolation,
+    RateLimited,
     RequestTimeout,
     Unavailable,
     error_from_reply,
@@ -164,7 +165,7 @@ class RaidClient:
         while True:
             try:
                 conn = await self._login()
-            except (ConnectionLost, RequestTimeout) as exc:
+            except (ConnectionLost, RequestTimeout, Unavailable, RateLimited) as exc:
                 delay = self.backoff.next_delay()
                 if time.monotonic() + delay > deadline:
                     raise ConnectionLost(
@@ -210,6 +211,7 @@ class RaidClient:
         Fields given as None are left out. The typed methods below are built on this.
         """
         body = {name: value for name, value in fields.items() if value is not None}
+        first_loss: float | None = None
         while True:
             conn = await self._connection()
             try:
@@ -217,6 +219,10 @@ class RaidClient:
             except ConnectionLost:
                 if op in _NOT_RESENT or not self.reconnect or self._closed:
                     raise
+                now = time.monotonic()
+                first_loss = now if first_loss is None else first_loss
+                if now - first_loss > self.reconnect_timeout:
+                    raise  # connections keep dropping: give up like a failed reconnect
                 continue  # the next round reconnects and sends it again
             if reply.get("op") == f"{op}.ok":
                 return reply

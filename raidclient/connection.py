@@ -54,7 +54,7 @@ class Connection:
         """Connect to ``url`` (``ws://HOST:PORT/ws``); ``ConnectionLost`` if it cannot."""
         try:
             websocket = await websockets.connect(
-                url, max_size=None, open_timeout=open_timeout, compression=None
+                url, max_size=None, open_timeout=open_timeout, compression=None, proxy=None
             )
         except InvalidURI as exc:
             raise ValueError(f"not a WebSocket URL: {url!r}") from exc

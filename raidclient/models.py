@@ -43,7 +43,7 @@ class Hello:
     role: str  # "player" or "admin"
     server_time: float  # unix seconds
     raids: tuple[RaidSummary, ...]
-    raw: Mapping[str, Any] = field(repr=False)
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
 
     @classmethod
     def from_wire(cls, msg: Mapping[str, Any]) -> Hello:
@@ -92,7 +92,7 @@ class RaidView:
     strike_count: int
     status: str
     final_blow_user: str | None
-    raw: Mapping[str, Any] = field(repr=False)
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
 
     @classmethod
     def from_wire(cls, msg: Mapping[str, Any]) -> RaidView:
@@ -132,7 +132,7 @@ class PlayerView:
     rewards_claimed: tuple[str, ...]
     rank_damage: int | None
     rank_analysis: int | None
-    raw: Mapping[str, Any] = field(repr=False)
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
 
     @classmethod
     def from_wire(cls, msg: Mapping[str, Any]) -> PlayerView:
@@ -162,7 +162,7 @@ class Hub:
     me: PlayerView
     damage_board: tuple[Rank, ...]
     analysis_board: tuple[Rank, ...]
-    raw: Mapping[str, Any] = field(repr=False)
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
 
     @classmethod
     def from_wire(cls, msg: Mapping[str, Any]) -> Hub:
@@ -201,7 +201,7 @@ class CharacterOption:
 class TeamOptions:
     max_team_size: int
     characters: tuple[CharacterOption, ...]
-    raw: Mapping[str, Any] = field(repr=False)
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
 
     @classmethod
     def from_wire(cls, msg: Mapping[str, Any]) -> TeamOptions:
@@ -281,7 +281,7 @@ class StrikeReport:
     cooldown_until: float  # unix seconds
     exhausted: tuple[str, ...]
     exhausted_until: float | None  # None: rest for the rest of the raid
-    raw: Mapping[str, Any] = field(repr=False)
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
 
     @classmethod
     def from_wire(cls, msg: Mapping[str, Any]) -> StrikeReport:
@@ -331,7 +331,7 @@ class ClaimedReward:
 class Rewards:
     claimable: tuple[Reward, ...]
     claimed: tuple[ClaimedReward, ...]  # grant order, strike: rewards included
-    raw: Mapping[str, Any] = field(repr=False)
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
 
     @classmethod
     def from_wire(cls, msg: Mapping[str, Any]) -> Rewards:
@@ -376,7 +376,7 @@ class Event:
     type: str
     raid_id: str
     seq: int
-    raw: Mapping[str, Any] = field(repr=False)
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

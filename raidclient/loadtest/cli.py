@@ -207,7 +207,7 @@ def _admin_token(secret: str) -> str:
 
 
 def print_result(result: dict[str, Any], console: Console) -> None:
-    table = Table(title=f"raid-loadtest: {result['clients']} clients, {result['mode']} loop")
+    table = Table(title=f"{result['clients']} clients, {result['mode']} loop")
     table.add_column("", style="bold")
     table.add_column("server", justify="right")
     echo = result.get("echo")
@@ -235,6 +235,11 @@ def print_result(result: dict[str, Any], console: Console) -> None:
         "errors",
         errors,
         ", ".join(f"{c} {n}" for c, n in echo["errors"].items()) or "none" if echo else "",
+    )
+    row(
+        "tool CPU µs/strike",
+        f"{result['tool_cpu_us_per_strike']:.0f}",
+        f"{echo['tool_cpu_us_per_strike']:.0f}" if echo else "",
     )
     if echo:
         row("ratio", f"{echo['ratio']:.2f}x of the echo server")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -61,10 +62,12 @@ class LoadSummary:
     breakthroughs: int = 0
     retaliations: int = 0
     victories: int = 0
-    strike_counts: list[int] = field(default_factory=list)
+    strike_counts: array[int] = field(default_factory=lambda: array("q"))  # 8 bytes each
     in_doubt: int = 0  # strikes with no answer even after resending
+    resolved: int = 0  # strikes answered only when sent again after the drain deadline
     last_reply_at: float = 0.0  # monotonic time of the last acknowledgement
     rewarded: int = 0  # acknowledged strikes whose report carries a strike reward
+    cpu_s: float = 0.0  # CPU seconds the worker process used during the load phase
 
 
 @dataclass(slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy
 from hdrh.histogram import HdrHistogram
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -46,7 +47,10 @@ def write_plot(
         values.append(item.value_iterated_to / 1000)
         counts.append(item.count_at_value_iterated_to)
     if values:
-        distribution.hist(values, bins=80, weights=counts, log=True)
+        low, high = min(values), max(values)
+        # Log-spaced bins, so each bin looks as wide as the next on the log axis.
+        bins = numpy.geomspace(low, high * 1.001, 60) if high > low else 1
+        distribution.hist(values, bins=bins, weights=counts, log=True)
         distribution.set_xscale("log")
     distribution.set_xlabel("latency (ms)")
     distribution.set_ylabel("strikes")

@@ -47,8 +47,9 @@ class Display:
 
     def render(self, merged: Merged, elapsed: float) -> RenderableType:
         shown = min(max(elapsed, 0.0), self.duration)
-        last = max(merged.ok_by_window, default=None)
-        recent = merged.ok_by_window[last] / WINDOW_S if last is not None else 0.0
+        # The newest window may still miss some workers' share: show the one before it.
+        last = max(merged.ok_by_window, default=0) - 1
+        recent = merged.ok_by_window[last] / WINDOW_S if last >= 0 else 0.0
         latency = latency_ms(merged.total)
         grid = Table.grid(padding=(0, 2))
         for _ in range(6):
@@ -62,5 +63,6 @@ class Display:
             f"{latency['p50']:.2f}",
             f"{latency['p99']:.2f}",
         )
-        bar = ProgressBar(total=self.duration, completed=shown, width=60)
+        bar = Table.grid()  # a bare ProgressBar ends no line: a row of its own does
+        bar.add_row(ProgressBar(total=self.duration, completed=shown, width=60))
         return Group(f"[bold]{self.title}[/bold]", bar, grid)

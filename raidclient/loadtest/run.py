@@ -159,15 +159,19 @@ async def drive(
             if message[0] == "checked":
                 driven.checks.append(message[2])
         return driven
+    except BaseException:
+        for outbox in outboxes:
+            outbox.put(("stop",))  # workers still waiting for a command end now
+        raise
     finally:
         for process in processes:
             process.join(timeout=10)
             if process.is_alive():
                 process.terminate()
                 process.join(timeout=5)
-        inbox.close()
-        for outbox in outboxes:
-            outbox.close()
+        for channel in (inbox, *outboxes):
+            channel.close()
+            channel.cancel_join_thread()  # never block the exit on a dead worker's pipe
 
 
 def _specs(
@@ -204,7 +208,10 @@ def _specs(
 
 def summary(driven: Driven) -> dict[str, Any]:
     merged = driven.merged
+    cpu = sum(load.cpu_s for load in driven.loads)
     return {
+        "tool_cpu_s": cpu,
+        "tool_cpu_us_per_strike": cpu / merged.sent * 1e6 if merged.sent else 0.0,
         "strikes": merged.ok,
         "sent": merged.sent,
         "strikes_per_s": merged.ok / driven.elapsed_s if driven.elapsed_s else 0.0,
@@ -261,6 +268,7 @@ async def run(options: Options, console: Console) -> tuple[dict[str, Any], Drive
         "duration_s": driven.elapsed_s,
         **summary(driven),
         "in_doubt": sum(load.in_doubt for load in driven.loads),
+        "resent_after_drain": sum(load.resolved for load in driven.loads),
         "timeline": driven.merged.timeline(),
     }
     if options.audit:
@@ -306,6 +314,7 @@ async def _echo_ceiling(
         "strikes": echo["strikes"],
         "latency_ms": echo["latency_ms"],
         "errors": echo["errors"],
+        "tool_cpu_us_per_strike": echo["tool_cpu_us_per_strike"],
         "ratio": ratio,
     }
 

@@ -21,7 +21,9 @@ import heapq
 import json
 import multiprocessing.queues
 import random
+import resource
 import time
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -68,9 +70,9 @@ class LoadClient:
         self.resting: list[tuple[float, str]] = []  # heap of (rested at, server time; id)
         self.cooldown_until = 0.0  # server time
         self.clock_offset = 0.0  # server time - local time, from hello
-        self.acked: list[int] = []  # strike numbers acknowledged
-        self.rewarded: list[int] = []  # ... of which the report carries a strike reward
+        self.rewarded = array("q")  # strike numbers whose report carries a strike reward
         self.alive = True
+        self.raid_over = False  # the server answered raid_not_active: stop striking
         # subscriber state
         self.start_seq: int | None = None
         self.last_seq: int | None = None
@@ -115,6 +117,7 @@ class LoadClient:
         if want_reply:
             future = asyncio.get_running_loop().create_future()
         self.pending[n] = (_STRIKE, intended, n, character, future)
+        self.worker.in_flight += 1
         actions = spec.actions
         frame = self._encode(
             {
@@ -170,6 +173,7 @@ class LoadClient:
                     continue
                 kind, intended, n, character, future = entry
                 if kind == _STRIKE:
+                    worker.in_flight -= 1
                     worker.on_strike_reply(self, msg, time.monotonic() - intended, n, character)
                 if future is not None and not future.done():
                     future.set_result(msg)
@@ -185,6 +189,8 @@ class LoadClient:
         self.alive = False
         if self.worker.loading:
             self.worker.count_error(CONNECTION_CLOSED)
+        # Its strikes can no longer be answered here: the drain stops waiting for them.
+        self.worker.in_flight -= sum(1 for entry in self.pending.values() if entry[0] == _STRIKE)
         for entry in self.pending.values():
             future = entry[4]
             if future is not None and not future.done():
@@ -237,6 +243,7 @@ class Worker:
         self.loading = False  # True while the load runs (connection losses count as errors)
         self.sent = 0
         self.ok = 0
+        self.in_flight = 0  # strikes sent on live connections and not yet answered
         self.errors: collections.Counter[str] = collections.Counter()
         self.window = new_histogram()
         self.summary = LoadSummary(worker_id=spec.worker_id)
@@ -265,17 +272,18 @@ class Worker:
         self,
         client: LoadClient,
         msg: dict[str, Any],
-        elapsed: float | None,
+        elapsed: float,
         n: int,
         character: str,
     ) -> None:
-        """Account for one strike's answer; ``elapsed`` None: a late answer to a resend
-        after the load, which counts for the audit but not for throughput or latency."""
+        """Account for one strike's answer, ``elapsed`` seconds after its (intended) send."""
         op = msg["op"]
         if op == "error":
             self.errors[str(msg.get("code"))] += 1
             code = msg.get("code")
-            if code in {"on_cooldown", "rate_limited"}:
+            if code == "raid_not_active":
+                client.raid_over = True
+            elif code in {"on_cooldown", "rate_limited"}:
                 retry = msg.get("retry_after")
                 if isinstance(retry, int | float):
                     client.cooldown_until = client.server_now() + retry
@@ -286,10 +294,9 @@ class Worker:
             self.errors["unexpected_reply"] += 1
             return
         summary = self.summary
-        if elapsed is not None:
-            self.ok += 1
-            self.window.record_value(clamp_us(elapsed))
-            summary.last_reply_at = time.monotonic()
+        self.ok += 1
+        self.window.record_value(clamp_us(elapsed))
+        summary.last_reply_at = time.monotonic()
         if self.spec.echo:
             client.available.append(character)
             return
@@ -303,7 +310,6 @@ class Worker:
             summary.retaliations += len(msg["retaliations"])
         if msg["victory"]:
             summary.victories += 1
-        client.acked.append(n)
         for reward in msg["rewards"]:
             if reward["bundle"]:
                 client.rewarded.append(n)
@@ -349,7 +355,11 @@ class Worker:
         async def one(player: Player) -> LoadClient:
             async with gate:
                 websocket = await websockets.connect(
-                    self.spec.url, max_size=None, compression=None, open_timeout=SETUP_TIMEOUT_S
+                    self.spec.url,
+                    max_size=None,
+                    compression=None,
+                    open_timeout=SETUP_TIMEOUT_S,
+                    proxy=None,  # no per-connection proxy lookup in the environment
                 )
                 client = LoadClient(self, player, websocket)
                 self.clients.append(client)
@@ -375,6 +385,7 @@ class Worker:
 
     async def load(self, t0: float, t_end: float) -> None:
         self.loading = True
+        cpu_before = _cpu_seconds()
         reporter = asyncio.create_task(self._report_windows(t0))
         if self.spec.mode == "closed":
             loops = [self._closed_loop(c, t_end) for c in self.clients]
@@ -394,14 +405,15 @@ class Worker:
         await asyncio.wait(tasks)
         await self._drain(deadline)
         self.loading = False
+        self.summary.cpu_s = _cpu_seconds() - cpu_before
         reporter.cancel()
-        self._ship(max(0, int((time.monotonic() - t0) / WINDOW_S)))
         if not self.spec.echo:
             await self._resolve_in_doubt()
+        self._ship(max(0, int((time.monotonic() - t0) / WINDOW_S)))
         self.send("loaded", self.spec.worker_id, self.summary)
 
     async def _closed_loop(self, client: LoadClient, t_end: float) -> None:
-        while client.alive:
+        while client.alive and not client.raid_over:
             now = time.monotonic()
             if now >= t_end:
                 return
@@ -429,7 +441,7 @@ class Worker:
         self, client: LoadClient, t0: float, t_end: float, interval: float, phase: float
     ) -> None:
         k = 0
-        while client.alive:
+        while client.alive and not client.raid_over:
             intended = t0 + phase + k * interval
             if intended >= t_end:
                 return
@@ -444,11 +456,8 @@ class Worker:
             await client.send_strike(character, intended, False)
 
     async def _drain(self, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            if not any(
-                c.alive and any(e[0] == _STRIKE for e in c.pending.values()) for c in self.clients
-            ):
-                return
+        """Until every strike sent on a live connection is answered, or the deadline."""
+        while self.in_flight > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
 
     async def _report_windows(self, t0: float) -> None:
@@ -468,14 +477,15 @@ class Worker:
             errors=dict(errors),
             histogram=self.window.encode() if self.ok - ok else b"",
         )
-        self.window.reset()
+        self.window = new_histogram()  # cheaper than reset(), which zeroes in Python
         self._shipped = (self.ok, self.sent)
         self._shipped_errors = collections.Counter(self.errors)
         self.send("window", self.spec.worker_id, window)
 
     async def _resolve_in_doubt(self) -> None:
-        """Strikes never answered are sent again with their strike_id (over a new
-        connection if needed): the answer tells whether they were applied."""
+        """Strikes unanswered at the drain deadline are sent again with their strike_id
+        over a new connection: the answer tells whether they were applied. Their latency
+        counts up to that answer, so a stalled server cannot hide its slowest strikes."""
         for client in self.clients:
             doubtful = [e for e in client.pending.values() if e[0] == _STRIKE]
             client.pending = {rid: e for rid, e in client.pending.items() if e[0] != _STRIKE}
@@ -485,7 +495,7 @@ class Worker:
                 async with await raidclient.connect(
                     self.spec.url, client.player.token, fmt=self.spec.fmt, reconnect_timeout=10
                 ) as fresh:
-                    for _, _, n, character, _ in doubtful:
+                    for _, intended, n, character, _ in doubtful:
                         actions = self.spec.actions
                         try:
                             report = await fresh.strike(
@@ -496,7 +506,10 @@ class Worker:
                             )
                         except raidclient.ServerError:
                             continue  # refused: it was not applied
-                        self.on_strike_reply(client, dict(report.raw), None, n, character)
+                        # Its latency: until the client knew it was applied.
+                        elapsed = time.monotonic() - intended
+                        self.on_strike_reply(client, dict(report.raw), elapsed, n, character)
+                        self.summary.resolved += 1
             except raidclient.RaidClientError:
                 self.summary.in_doubt += len(doubtful)
 
@@ -595,6 +608,11 @@ async def _retry_rate_limited(call: Callable[[], Any], attempts: int = 20) -> di
             return reply
         await asyncio.sleep(float(reply.get("retry_after") or 0.05))
     return reply
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _without_envelope(msg: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ DAMAGE = 7
 class FakeRaidServer:
     apply_damage: bool = True  # False: acknowledge strikes but leave hp alone
     reorder_seq: bool = False  # True: every few strikes, send two events out of order
+    swallow_every: int = 0  # N > 0: apply every N-th new strike but never answer it
     hp: int = TOTAL_HP
     strike_count: int = 0
     seq: int = 1000
@@ -57,6 +58,13 @@ class FakeRaidServer:
                     user = token_subject(msg["token"])
                 fields = self._answer(ws, user, op, msg)
                 new_strike = fields.pop("_new", False)
+                if (
+                    new_strike
+                    and self.swallow_every
+                    and self.strike_count % self.swallow_every == 0
+                ):
+                    await self._publish()
+                    continue
                 await ws.send(msgpack.packb({"op": f"{op}.ok", "rid": rid, **fields}))
                 if new_strike:
                     await self._publish()

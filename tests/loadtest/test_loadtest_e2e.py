@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ServerProcess, start_server
+from server.tokens import issue_token
+from tests.e2e.harness import ServerProcess, start_server, token
 from tests.loadtest.fake_server import FakeRaidServer
 from tests.loadtest.support import LOADTEST, loadtest_config, run_loadtest, tool_env
 from tests.timeouts import TIMEOUT
@@ -119,6 +121,28 @@ async def test_a_lying_server_fails_the_audit(
     assert outcome.result["audit"]["checks"][failed_check]["passed"] is False
 
 
+@pytest.mark.parametrize("liar", [{"swallow_every": 3}], indirect=True, ids=["swallows"])
+async def test_unanswered_strikes_are_resent_and_counted(
+    liar: FakeRaidServer, tmp_path: Path
+) -> None:
+    outcome = await run_loadtest(
+        liar.url,
+        tmp_path,
+        *("--clients", "3", "--duration", "1", "--workers", "1", "--boss", "fake"),
+        *("--drain-timeout", "0.5"),
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    result = outcome.result
+    assert result is not None
+    # The closed-loop clients each waited on a swallowed strike until the drain deadline;
+    # sent again, each was answered with its report and counted, with its full latency.
+    assert result["resent_after_drain"] == 3
+    assert result["in_doubt"] == 0
+    assert result["strikes"] == liar.strike_count
+    assert result["latency_ms"]["max"] >= 500
+    assert result["audit"]["checks"]["hp_conserved"]["passed"] is True
+
+
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*LOADTEST, *args],
@@ -156,3 +180,53 @@ def test_bad_admin_token_exits_2(server: ServerProcess) -> None:
     assert done.returncode == 2
     assert "unauthenticated" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_refused_player_token_exits_2(server: ServerProcess, tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.txt"
+    forged = issue_token("not-the-secret", "mallory", "player", 3600, time.time())
+    tokens.write_text(f"# players\n{token('zoe')}\n\n{forged}\n")
+    done = _run(
+        *("--url", server.ws_url, "--admin-token", token("ops", "admin")),
+        *("--tokens", str(tokens), "--clients", "2", "--boss", "titan", "--workers", "1"),
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == ("raid-loadtest: hello refused for mallory: bad token signature")
+
+
+MINI_BOSS = """
+[bosses.mini]
+name = "Mini"
+total_hp = 40
+duration_s = 86400
+dominant_stats = ["power"]
+weaknesses = []
+resistances = []
+weakness_pool = ["fire"]
+curse_pool = ["veil"]
+analysis_thresholds = [1000]
+analysis_reward_pool = [{ gems = 1 }]
+victory_cache = { gems = 1 }
+"""
+
+
+async def test_a_boss_killed_during_the_run(tmp_path: Path) -> None:
+    server = start_server(tmp_path, config_path=loadtest_config(tmp_path, extra=MINI_BOSS))
+    try:
+        outcome = await run_loadtest(
+            server.ws_url,
+            tmp_path,
+            *("--clients", "5", "--duration", "2", "--workers", "1", "--boss", "mini"),
+            "--subscribe",
+        )
+    finally:
+        server.stop()
+    assert outcome.returncode == 0, outcome.stderr
+    result = outcome.result
+    assert result is not None
+    # Each client stops at its first raid_not_active instead of hammering a dead raid.
+    assert 1 <= result["errors"]["raid_not_active"] <= 5
+    assert set(result["errors"]) == {"raid_not_active"}
+    checks = result["audit"]["checks"]
+    assert "= 0; the server says 0" in checks["hp_conserved"]["detail"]
+    assert "1 victory" in checks["events_complete"]["detail"]
