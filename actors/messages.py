@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from actors.bridge import Reply
+from actors.bridge import Answer
 from raid.models import PlayerRaidState, RaidStatus, Roster
 from raid.rewards import Claim
 from raid.strike import StrikeCommand, StrikeResult
@@ -21,7 +21,7 @@ from raid.strike import StrikeCommand, StrikeResult
 class StrikeRequest:
     command: StrikeCommand
     now: float
-    reply: Reply[Any] | None = None
+    reply: Answer[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +29,14 @@ class ClaimRequest:
     user_id: str
     key: str
     now: float
-    reply: Reply[Any] | None = None
+    reply: Answer[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class HubRequest:
     user_id: str
     now: float
-    reply: Reply[Any] | None = None
+    reply: Answer[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +44,14 @@ class TeamOptionsRequest:
     user_id: str
     roster: Roster
     now: float
-    reply: Reply[Any] | None = None
+    reply: Answer[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimableRequest:
     user_id: str
     now: float
-    reply: Reply[Any] | None = None
+    reply: Answer[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,19 +60,19 @@ class PlayerStateRequest:
 
     user_id: str
     now: float
-    reply: Reply[Any] | None = None
+    reply: Answer[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class EndRaidRequest:
     now: float
-    reply: Reply[Any] | None = None
+    reply: Answer[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SummaryRequest:
     now: float
-    reply: Reply[Any] | None = None
+    reply: Answer[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
 """RaidActor: the one authoritative owner of a raid's state.
 
-It processes its inbox strictly one message at a time. For a strike it calls the pure rules
-(``decide_strike`` then ``apply_strike``), hands the journal entry to the loop *before* it
-replies (so the journal sees entries in seq order), and never does I/O itself.
+It processes its inbox strictly one message at a time; the loop sends its messages in
+batches (``actors.batch_sender``), which it handles one message at a time, in order. For a
+strike it calls the pure rules (``decide_strike`` then ``apply_strike``) and puts the journal
+entry in its outbox; the outbox goes to the loop in one crossing per handled batch, in seq
+order, and each accepted strike is answered from there once committed. It never does I/O.
 
 If a handler fails unexpectedly the state may be half-changed, so the actor answers
 ``unavailable``, reports the crash and stops; the directory restarts the raid from durable
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.base import Actor
-from actors.bridge import Reply
+from actors.batch_sender import Batch
+from actors.bridge import Answer
 from actors.inbox import fail_pending
 from actors.journaling import claim_record, strike_record
 from actors.messages import (
@@ -59,14 +62,21 @@ RECENT_RESULTS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
+class Submission:
+    """A journal entry for the loop's JournalWriter; with a reply, the request to answer
+    with ``answer`` once the entry is committed (``unavailable`` if it never is)."""
+
+    entry: JournalEntry
+    reply: Answer[Any] | None = None
+    answer: Any = None
+
+
+@dataclass(frozen=True, slots=True)
 class RaidSinks:
     """Where a RaidActor sends what leaves it; each callable is safe from the actor thread."""
 
-    submit: Callable[[JournalEntry], None]
-    """Hand a journal entry to the loop's JournalWriter (in order)."""
-    accepted: Callable[[JournalEntry, Reply[Any], Any], None]
-    """Like ``submit``, and answer ``reply`` with the outcome once the entry is committed:
-    one crossing to the loop per accepted strike instead of two."""
+    journal: Callable[[list[Submission]], None]
+    """Hand journal entries to the loop's JournalWriter, in order: one crossing per batch."""
     status_changed: Callable[[str, RaidStatus, float | None], None]
     """The raid's status changed (expiry, operator end), with the boss's ``ended_at``.
     A victory is not reported here: it is known once its strike is committed."""
@@ -100,6 +110,7 @@ class RaidActor(Actor):
         self.context = ScoringContext.build(rules, state.boss)  # rebuilt when curses change
         self.recent: OrderedDict[tuple[str, str], StrikeOutcome] = OrderedDict()
         self.broken = False  # a handler failed mid-change: answer nothing more from this state
+        self.outbox: list[Submission] = []  # journal entries not yet handed to the loop
         self._handlers: dict[type[Any], Callable[[Any], Any]] = {
             StrikeRequest: lambda message: self._strike(message, message.reply),
             ClaimRequest: self._claim,
@@ -117,6 +128,22 @@ class RaidActor(Actor):
         return self.state.boss.raid_id
 
     def on_receive(self, message: Any) -> Any:
+        """Handle a message (or each message of a ``Batch``), then hand the outbox over."""
+        try:
+            if type(message) is Batch:
+                for item in message.messages:
+                    self._handle(item)
+                return None
+            return self._handle(message)
+        finally:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.outbox:
+            outbox, self.outbox = self.outbox, []
+            self.sinks.journal(outbox)
+
+    def _handle(self, message: Any) -> Any:
         """Run the message's handler; answer through its Reply, or return to an ``ask``.
 
         Refusals are answers, not failures: under ``ask`` a ``RaidError`` is *returned*, so
@@ -146,6 +173,7 @@ class RaidActor(Actor):
             if reply is not None:
                 reply.fail(failure)
             self.broken = True
+            self._flush()  # entries accepted before the crash reach the journal before the news
             self.sinks.crashed(self.raid_id, self.generation, exc)
             self.stop()
             return failure if reply is None else None
@@ -159,7 +187,7 @@ class RaidActor(Actor):
     # -- handlers ---------------------------------------------------------------------------
 
     def _strike(
-        self, message: StrikeRequest, reply: Reply[Any] | None
+        self, message: StrikeRequest, reply: Answer[Any] | None
     ) -> StrikeOutcome | DuplicateStrike | object:
         """Decide and apply a strike. With ``reply``, a new accepted strike is handed to the
         loop with it and answered once committed: ``ANSWERED_ON_COMMIT`` is returned."""
@@ -186,10 +214,7 @@ class RaidActor(Actor):
             raid_active=self.state.boss.status is RaidStatus.ACTIVE,
             event_end=self.state.boss.event_end,
         )
-        if reply is None:
-            self.sinks.submit(entry)
-        else:
-            self.sinks.accepted(entry, reply, outcome)
+        self.outbox.append(Submission(entry, reply, outcome))
         self._remember(command.user_id, command.strike_id, outcome)
         return outcome if reply is None else ANSWERED_ON_COMMIT
 
@@ -198,7 +223,7 @@ class RaidActor(Actor):
         if len(self.recent) > RECENT_RESULTS:
             self.recent.popitem(last=False)
 
-    def _claim(self, message: ClaimRequest) -> ClaimOutcome:
+    def _claim(self, message: ClaimRequest) -> ClaimOutcome | object:
         claim = decide_claim(self.rules, self.state, message.user_id, message.key, message.now)
         apply_claim(self.state, claim)
         entry = JournalEntry(
@@ -207,8 +232,9 @@ class RaidActor(Actor):
             record=claim_record(claim),
             payload=claim,
         )
-        self.sinks.submit(entry)
-        return ClaimOutcome(claim, entry)
+        outcome = ClaimOutcome(claim, entry)
+        self.outbox.append(Submission(entry, message.reply, outcome))
+        return outcome if message.reply is None else ANSWERED_ON_COMMIT
 
     def _hub(self, message: HubRequest) -> dict[str, Any]:
         return hub_view(self.rules, self.state, self.boards, message.user_id, message.now)
@@ -233,6 +259,7 @@ class RaidActor(Actor):
         before = boss.status
         status = end_raid(boss, message.now)
         if status is not before:
+            self._flush()
             self.sinks.status_changed(self.raid_id, status, boss.ended_at)
         return status, boss.ended_at
 
@@ -250,4 +277,5 @@ class RaidActor(Actor):
     def _tick(self, message: Tick) -> None:
         changed = advance_status(self.state.boss, message.now)
         if changed is not None:
+            self._flush()
             self.sinks.status_changed(self.raid_id, changed, self.state.boss.ended_at)

@@ -17,12 +17,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
 import pykka
 
-from actors.bridge import LoopBridge, Reply
+from actors.batch_sender import BatchSender
+from actors.bridge import Answer, LoopBridge, Reply
 from actors.broadcaster import (
     BroadcasterActor,
     BroadcastSinks,
@@ -32,6 +34,7 @@ from actors.broadcaster import (
     Subscribe,
     Unsubscribe,
 )
+from actors.loop_actor import LoopDispatcher
 from actors.messages import (
     ClaimableRequest,
     ClaimOutcome,
@@ -44,7 +47,7 @@ from actors.messages import (
 )
 from actors.player_actor import PlayerClaim, PlayerStrike
 from actors.players import PlayerPool
-from actors.raid_actor import RaidActor, RaidSinks, StrikePayload
+from actors.raid_actor import RaidActor, RaidSinks, StrikePayload, Submission
 from actors.raids import CharacterGrant, create_raid, not_found, roster_of, validate_grants
 from actors.restore import RestoreError, StateSource, restore_raid
 from actors.snapshotter import (
@@ -101,6 +104,7 @@ class LiveRaid:
 
     raid_id: str
     ref: pykka.ActorRef[Any]
+    inbox: BatchSender  # every message from the loop goes through it, batched
     generation: int
     hp_events_per_s: float
     total_hp: int
@@ -145,6 +149,7 @@ class RaidService:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self.bridge: LoopBridge | None = None
+        self.dispatcher: LoopDispatcher | None = None  # runs the PlayerActors on the loop
         self.journal: JournalWriter | None = None
         self.broadcaster: pykka.ActorRef[Any] | None = None
         self.snapshotter: pykka.ActorRef[Any] | None = None
@@ -162,6 +167,7 @@ class RaidService:
         """Start the actors and restore every unfinished raid before accepting clients."""
         loop = asyncio.get_running_loop()
         self.bridge = bridge = LoopBridge(loop)
+        self.dispatcher = self.players.dispatcher = LoopDispatcher(loop)
         self.journal = JournalWriter(
             self.db,
             max_batch=self.config.persistence.journal_max_batch,
@@ -206,6 +212,8 @@ class RaidService:
             await self.journal.stop()
         await self._snapshot_changed("final snapshot")
         self.players.stop_all()
+        if self.dispatcher is not None:
+            self.dispatcher.close()
         for live in self.live.values():
             live.ref.stop(block=False)
         self.live.clear()
@@ -277,10 +285,7 @@ class RaidService:
         self._generations[raid_id] = generation
         bridge = self.bridge
         sinks = RaidSinks(
-            submit=lambda entry: bridge.post(self._submit, entry),
-            accepted=lambda entry, reply, outcome: bridge.post(
-                self._accept, entry, reply.future, outcome
-            ),
+            journal=lambda items: bridge.post(self._journal, items),
             status_changed=lambda rid, status, ended_at: bridge.post(
                 self._on_status_changed, rid, status, ended_at
             ),
@@ -290,6 +295,7 @@ class RaidService:
         live = LiveRaid(
             raid_id=raid_id,
             ref=ref,
+            inbox=BatchSender(ref, bridge.loop, _restarting),
             generation=generation,
             hp_events_per_s=state.boss.settings.hp_events_per_s,
             total_hp=state.boss.total_hp,
@@ -308,26 +314,23 @@ class RaidService:
             live.last_entry = entry
         self.journal.submit(entry)
 
-    def _accept(
-        self, entry: JournalEntry, future: asyncio.Future[Any], outcome: StrikeOutcome
-    ) -> None:
-        """An accepted strike: journal it, and answer its caller once it is committed."""
-        self._submit(entry)
-        result = outcome.result
-        self.players.learn(result.raid_id, result.user_id, outcome)
-        committed = entry.future
-        assert committed is not None
-
-        def answer(done: asyncio.Future[None]) -> None:
-            if future.done():
-                return
-            error = done.exception()
-            if error is None:
-                future.set_result(outcome)
-            else:
-                future.set_exception(Unavailable(f"could not store it ({error}); try again"))
-
-        committed.add_done_callback(answer)
+    def _journal(self, items: list[Submission]) -> None:
+        """A raid's journal entries (one crossing per batch): journal each; answer the
+        request behind it once it is committed."""
+        learn = self.players.learn
+        for item in items:
+            entry = item.entry
+            self._submit(entry)
+            reply = item.reply
+            if reply is None:
+                continue
+            answer = item.answer
+            if isinstance(answer, StrikeOutcome):
+                result = answer.result
+                learn(result.raid_id, result.user_id, answer)
+            entry.on_settled = partial(_answer_on_commit, reply, answer)
+            if entry.future is not None and entry.future.done():  # refused at once
+                _answer_on_commit(reply, answer, entry.future.exception())
 
     async def restart(self, raid_id: str, reason: str) -> None:
         """Restart a raid from durable state (latest snapshot + committed journal)."""
@@ -504,8 +507,8 @@ class RaidService:
 
     # -- calls into actors --------------------------------------------------------------------
 
-    async def _call(self, ref: pykka.ActorRef[Any], make: Callable[[Reply[Any]], Any]) -> Any:
-        """Tell an actor and await its Reply; ``unavailable`` if it never answers.
+    async def _call(self, send: Callable[[Any], None], make: Callable[[Reply[Any]], Any]) -> Any:
+        """Send an actor a request and await its Reply; ``unavailable`` if it never answers.
 
         The deadline is enforced by the clock loop's sweep rather than one timer per call:
         a timer handle per request was 5 % of the whole strike path.
@@ -513,7 +516,7 @@ class RaidService:
         assert self.bridge is not None
         reply, future = self.bridge.reply()
         try:
-            ref.tell(make(reply))
+            send(make(reply))
         except pykka.ActorDeadError:
             raise Unavailable("that raid is restarting; try again") from None
         self._deadlines[future] = time.monotonic() + REQUEST_TIMEOUT_S
@@ -554,7 +557,7 @@ class RaidService:
         live = await self._raid(raid_id)
         now = self.clock()
         result: dict[str, Any] = await self._call(
-            live.ref, lambda reply: HubRequest(user_id, now, reply)
+            live.inbox.send, lambda reply: HubRequest(user_id, now, reply)
         )
         return result
 
@@ -580,7 +583,7 @@ class RaidService:
         roster = await self._roster(user_id)
         now = self.clock()
         result: dict[str, Any] = await self._call(
-            live.ref, lambda reply: TeamOptionsRequest(user_id, roster, now, reply)
+            live.inbox.send, lambda reply: TeamOptionsRequest(user_id, roster, now, reply)
         )
         return result
 
@@ -588,9 +591,11 @@ class RaidService:
         live = await self._raid(req.raid_id)
         roster = await self._roster(user_id)
         command = StrikeCommand(user_id, req.action, req.team, req.strike_id, roster)
-        player, learned = self.players.checkout(req.raid_id, user_id, live.ref)
+        player, learned = self.players.checkout(req.raid_id, user_id, live.inbox)
         now = self.clock()
-        answer = await self._call(player, lambda reply: PlayerStrike(command, now, reply, learned))
+        answer = await self._call(
+            player.tell, lambda reply: PlayerStrike(command, now, reply, learned)
+        )
         if isinstance(answer, DuplicateStrike):
             record = await self.db.get_strike_log(req.raid_id, answer.seq)
             if record is None:
@@ -615,7 +620,7 @@ class RaidService:
         live = await self._raid(raid_id)
         now = self.clock()
         claimable: dict[str, Any] = await self._call(
-            live.ref, lambda reply: ClaimableRequest(user_id, now, reply)
+            live.inbox.send, lambda reply: ClaimableRequest(user_id, now, reply)
         )
         claimed = await self.db.list_player_rewards(raid_id, user_id)
         return {
@@ -625,9 +630,9 @@ class RaidService:
 
     async def rewards_claim(self, user_id: str, raid_id: str, key: str) -> dict[str, Any]:
         live = await self._raid(raid_id)
-        player = self.players.get(raid_id, user_id, live.ref)
+        player = self.players.get(raid_id, user_id, live.inbox)
         now = self.clock()
-        outcome = await self._call(player, lambda reply: PlayerClaim(key, now, reply))
+        outcome = await self._call(player.tell, lambda reply: PlayerClaim(key, now, reply))
         assert isinstance(outcome, ClaimOutcome)
         await self._durable(outcome.entry)
         return {"key": outcome.claim.key, "bundle": dict(outcome.claim.bundle)}
@@ -690,7 +695,9 @@ class RaidService:
     async def end_raid(self, raid_id: str) -> RaidStatus:
         live = await self._raid(raid_id)
         now = self.clock()
-        status, ended_at = await self._call(live.ref, lambda reply: EndRaidRequest(now, reply))
+        status, ended_at = await self._call(
+            live.inbox.send, lambda reply: EndRaidRequest(now, reply)
+        )
         await self.db.update_boss_raid_state(raid_id, status=status.value, ended_at=ended_at)
         return RaidStatus(status)
 
@@ -702,6 +709,20 @@ class RaidService:
             raise Rejection(ErrorCode.BAD_REQUEST, str(exc)) from None
         self._rosters.pop(user_id, None)
         return ids
+
+
+def _restarting(message: Any) -> None:
+    """A message whose RaidActor stopped before it could be told."""
+    reply = getattr(message, "reply", None)
+    if reply is not None:
+        reply.fail(Unavailable("that raid is restarting; try again"))
+
+
+def _answer_on_commit(reply: Answer[Any], answer: Any, error: BaseException | None) -> None:
+    if error is None:
+        reply.set(answer)
+    else:
+        reply.fail(Unavailable(f"could not store it ({error}); try again"))
 
 
 def safe_team_size(config: Config) -> int:

@@ -25,7 +25,9 @@ from typing import Any
 import pykka
 
 from actors.base import Actor as ActorBase
+from actors.batch_sender import BatchSender
 from actors.bridge import LoopBridge
+from actors.loop_actor import LoopActor, LoopDispatcher
 from actors.player_actor import PlayerActor
 from actors.raids import CharacterGrant
 from actors.service import RaidService
@@ -126,16 +128,22 @@ def pure_rules_rate(seconds: float = 1.0) -> float:
     return count / (time.perf_counter() - began)
 
 
-async def bare_hop_rate(actors: int, total: int = 30_000) -> float:
+async def bare_hop_rate(actors: int, total: int = 30_000, threads: bool = True) -> float:
     """Round trips loop -> one of ``actors`` idle actors -> loop (through our bridge), with
-    one in flight per actor: the floor cost of the PlayerActor hop, nothing else."""
+    one in flight per actor: the floor cost of an actor hop, nothing else. ``threads``: each
+    actor a thread (pykka's ThreadingActor, as PlayerActors were); otherwise LoopActors."""
 
     class Echo(ActorBase):
         def on_receive(self, message: Any) -> Any:
             message[1].set(message[0])
 
+    class LoopEcho(LoopActor):
+        def on_receive(self, message: Any) -> Any:
+            message[1].set(message[0])
+
     bridge = LoopBridge(asyncio.get_running_loop())
-    refs = [Echo.start() for _ in range(actors)]
+    dispatcher = LoopDispatcher.for_running_loop()
+    refs = [Echo.start() if threads else LoopEcho.start(dispatcher) for _ in range(actors)]
     per_actor = total // actors
 
     async def user(index: int) -> None:
@@ -148,7 +156,8 @@ async def bare_hop_rate(actors: int, total: int = 30_000) -> float:
     await asyncio.gather(*(user(i) for i in range(actors)))
     rate = per_actor * actors / (time.perf_counter() - began)
     for ref in refs:
-        ref.stop()
+        ref.stop(block=threads)
+    dispatcher.close()
     return rate
 
 
@@ -167,21 +176,24 @@ def bare_ask_rate(count: int = 20000) -> float:
     return rate
 
 
-def player_actor_cost(count: int) -> tuple[float, float]:
+async def player_actor_cost(count: int) -> tuple[float, float]:
     """(bytes, seconds) per live PlayerActor."""
 
     class Dummy(pykka.ThreadingActor):
         pass
 
     target = Dummy.start()
+    dispatcher = LoopDispatcher.for_running_loop()
+    sender = BatchSender(target, asyncio.get_running_loop(), lambda _message: None)
     before = rss_bytes()
     began = time.perf_counter()
-    refs = [PlayerActor.start("r", f"u{i}", target, 6) for i in range(count)]
+    refs = [PlayerActor.start(dispatcher, "r", f"u{i}", sender, 6) for i in range(count)]
     seconds = time.perf_counter() - began
+    await asyncio.sleep(0.01)  # let them start (on_start runs on the loop)
     after = rss_bytes()
-    stopping = [ref.stop(block=False) for ref in refs]
-    for future in stopping:
-        future.get()
+    for ref in refs:
+        ref.stop(block=False)
+    dispatcher.close()
     target.stop()
     return (after - before) / count, seconds / count
 
@@ -245,6 +257,7 @@ async def main_async(args: argparse.Namespace) -> None:
             await db.close()
     hop_many = await bare_hop_rate(args.players)
     hop_few = await bare_hop_rate(100)
+    loop_hop = await bare_hop_rate(args.players, threads=False)
     pure = pure_rules_rate()
     ask = bare_ask_rate()
     print(
@@ -260,7 +273,12 @@ async def main_async(args: argparse.Namespace) -> None:
         f"actors ({1e6 / hop_many:.0f} us each), {hop_few:,.0f}/s with 100 actors; ratio actor "
         f"path / hop ({args.players} actors) = {rate / hop_many:.2f}"
     )
-    per_actor, per_start = player_actor_cost(args.actors)
+    print(
+        f"baseline bare hop loop -> LoopActor -> loop: {loop_hop:,.0f}/s with {args.players} "
+        f"actors ({1e6 / loop_hop:.1f} us each); ratio actor path / loop hop = "
+        f"{rate / loop_hop:.2f}"
+    )
+    per_actor, per_start = await player_actor_cost(args.actors)
     print(
         f"PlayerActor: {per_actor / 1024:.1f} KiB RSS and {per_start * 1000:.2f} ms to start, "
         f"each ({args.actors} started)"

@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from persistence.database import Database
@@ -55,6 +56,9 @@ class JournalEntry:
     record: StrikeRecord | RewardGrant  # a strike (with its grant) or a claim
     payload: object = None  # opaque for consumers of on_committed (events, results)
     future: asyncio.Future[None] | None = None  # set by submit()
+    on_settled: Callable[[BaseException | None], None] | None = None
+    """Called once, on the loop, when the entry is committed (None) or failed (the error):
+    answering a caller this way costs no extra callback round through the loop."""
 
 
 class JournalWriter:
@@ -122,7 +126,7 @@ class JournalWriter:
         entry.future = asyncio.get_running_loop().create_future()
         refusal = "the journal writer is stopped" if self._stopping else self._refusal(entry)
         if refusal is not None:
-            entry.future.set_exception(JournalWriteFailed(entry.raid_id, refusal))
+            _fail_entry(entry, refusal)
             return
         self._pending.append(entry)
         self._wakeup.set()
@@ -232,6 +236,8 @@ class JournalWriter:
         for entry in batch:
             if entry.future is not None and not entry.future.done():
                 entry.future.set_result(None)
+                if entry.on_settled is not None:
+                    _notify("on_settled", partial(entry.on_settled, None))
         observer = self._observer
         if observer is not None:
             _notify(
@@ -280,7 +286,11 @@ def _notify(name: str, callback: Callable[[], None]) -> None:
 
 def _fail_entry(entry: JournalEntry, reason: str) -> None:
     if entry.future is not None and not entry.future.done():
-        entry.future.set_exception(JournalWriteFailed(entry.raid_id, reason))
+        error = JournalWriteFailed(entry.raid_id, reason)
+        entry.future.set_exception(error)
+        entry.future.exception()  # retrieved: on_settled or a waiter reports it
+        if entry.on_settled is not None:
+            _notify("on_settled", partial(entry.on_settled, error))
 
 
 def _group_by_raid(batch: Iterable[JournalEntry]) -> dict[str, list[JournalEntry]]:
