@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +112,28 @@ SWITCH_INTERVAL_S = 0.001
 Every request crosses two or three threads; with 5 ms slices a snapshot being encoded could
 hold a RaidActor's answer up to 60 ms, with 1 ms the pause stays under 5 ms, at no cost in
 throughput (docs/benchmarks.md)."""
+
+
+EVENT_LOOP_ENV = "RAID_EVENT_LOOP"
+"""``uvloop`` (the default when installed) or ``asyncio``: which event loop ``serve`` runs."""
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """The event loop the server runs on: uvloop, unless RAID_EVENT_LOOP=asyncio.
+
+    uvloop measured faster on the strike path (docs/benchmarks.md); the standard loop stays
+    one environment variable away for debugging (PYTHONASYNCIODEBUG needs it).
+    """
+    choice = os.environ.get(EVENT_LOOP_ENV, "uvloop")
+    if choice == "asyncio":
+        return asyncio.new_event_loop
+    if choice != "uvloop":
+        raise StartupError(f"{EVENT_LOOP_ENV} must be uvloop or asyncio, not {choice!r}")
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
 
 
 def tune_runtime() -> None:

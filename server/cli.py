@@ -27,7 +27,7 @@ from persistence.lock import DatabaseLock
 from raid.config import Config, load_config
 from raid.errors import ConfigError, RaidError
 from raid.lifecycle import status_at
-from server.app import ServeOptions, run
+from server.app import ServeOptions, event_loop_factory, run
 from server.errors import StartupError
 from server.logs import configure_logging
 from server.requests import MAX_ID_LEN
@@ -111,7 +111,8 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
         demo=args.demo,
         secret=_secret(config),
     )
-    asyncio.run(run(config, options))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(run(config, options))
     return 0
 
 

@@ -210,7 +210,7 @@ class Gateway:
         except RaidError as exc:
             self._push_error(session, rid, exc, op=None)
             return None
-        self.metrics.requests.labels(op=req.op).inc()
+        self.metrics.count_request(req.op)
         if isinstance(req, Hello):
             await self._answer(session, rid, req)
             return None
@@ -295,8 +295,7 @@ class Gateway:
             code = exc.code.value
             raise
         finally:
-            self.metrics.strikes.labels(code=code).inc()
-            self.metrics.strike_latency.observe(time.monotonic() - started)
+            self.metrics.count_strike(code, time.monotonic() - started)
 
     def _push_error(
         self,

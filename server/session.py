@@ -19,6 +19,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
+from websockets.protocol import State
 
 from server.frames import Format, encode_frame
 from server.metrics import Metrics
@@ -163,6 +164,11 @@ class Session:
             self.connection.transport.abort()
 
     async def _write_loop(self) -> None:
+        """Send queued frames: all of them at once when the connection is open (one socket
+        write per burst, websockets' Sans-I/O protocol), one by one through ``send`` otherwise
+        (closing, or a fragmented send in progress), so websockets handles the edge cases."""
+        connection = self.connection
+        protocol = connection.protocol
         while True:
             if not self._queue:
                 if self._closing:
@@ -170,13 +176,39 @@ class Session:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            frame = self._queue.popleft()
+            if protocol.state is not State.OPEN or connection.send_in_progress is not None:
+                if not await self._send_one(self._queue.popleft()):
+                    return
+                continue
+            frames = list(self._queue)
+            self._queue.clear()
+            size = 0
+            for frame in frames:
+                if isinstance(frame, str):
+                    protocol.send_text(frame.encode())
+                else:
+                    protocol.send_binary(frame)
+                size += len(frame)
             try:
-                await self.connection.send(frame)
-            except ConnectionClosed:
-                self._metrics.events_dropped.inc()
-                self._closing = True
-                self._drop_queue()
+                connection.send_data()
+                await connection.drain()  # flow control: waits while the socket buffer is full
+            except (ConnectionClosed, OSError):
+                self._lost()
                 return
             finally:
-                self._pending_bytes -= len(frame)
+                self._pending_bytes -= size
+
+    async def _send_one(self, frame: Frame) -> bool:
+        try:
+            await self.connection.send(frame)
+        except ConnectionClosed:
+            self._lost()
+            return False
+        finally:
+            self._pending_bytes -= len(frame)
+        return True
+
+    def _lost(self) -> None:
+        self._metrics.events_dropped.inc()
+        self._closing = True
+        self._drop_queue()
