@@ -203,7 +203,7 @@ class Gateway:
             rid = peek_rid(msg)
             if retry_after is not None:
                 raise RaidError(
-                    ErrorCode.RATE_LIMITED, "too many messages", retry_after=round(retry_after, 3)
+                    ErrorCode.RATE_LIMITED, "too many messages", retry_after=retry_after
                 )
             rid, req = parse_request(msg)
             self._authorize(session, req)

@@ -5,6 +5,8 @@ Pure: the caller passes the (monotonic) time, so tests need no clock.
 
 from __future__ import annotations
 
+import math
+
 
 class TokenBucket:
     """Allows ``burst`` messages at once, refilled at ``rate`` tokens per second."""
@@ -18,7 +20,11 @@ class TokenBucket:
         self._updated = now  # time of the last refill
 
     def take(self, now: float) -> float | None:
-        """Take one token: None if allowed, else the seconds until one is available."""
+        """Take one token: None if allowed, else the seconds until one is available.
+
+        The wait is rounded up to the millisecond, so it is never 0: a client that waits as
+        told is then allowed.
+        """
         # A clock that steps backwards must not mint tokens nor make anyone wait forever.
         elapsed = max(0.0, now - self._updated)
         self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
@@ -26,4 +32,4 @@ class TokenBucket:
         if self._tokens >= 1:
             self._tokens -= 1
             return None
-        return (1 - self._tokens) / self.rate
+        return math.ceil((1 - self._tokens) / self.rate * 1000) / 1000

@@ -34,3 +34,12 @@ def test_clock_going_backwards_neither_mints_nor_blocks_forever() -> None:
 def test_invalid_parameters(rate: float, burst: float) -> None:
     with pytest.raises(ValueError):
         TokenBucket(rate, burst, now=0.0)
+
+
+def test_retry_after_is_rounded_up_to_the_ms_and_never_zero() -> None:
+    bucket = TokenBucket(rate=50, burst=1, now=0.0)
+    assert bucket.take(0.0) is None
+    # 0.0199999 s later the bucket lacks a millionth of a token: the wait rounds up, not to 0.
+    assert bucket.take(0.0199999) == 0.001
+    assert bucket.take(0.0199999) == 0.001
+    assert bucket.take(0.0) == 0.001  # the clock stepping back does not mint tokens either
