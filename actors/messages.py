@@ -22,6 +22,8 @@ class StrikeRequest:
     command: StrikeCommand
     now: float
     reply: Answer[Any] | None = None
+    checked: bool = False
+    """The journal was searched for this strike_id and does not have it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,12 @@ class DuplicateStrike:
     """A repeated strike_id whose report is no longer in memory: read it from the journal."""
 
     seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckJournal:
+    """A strike_id the RaidActor does not know, from a player whose older strike_ids are no
+    longer in memory: search the journal, then send the strike again ``checked``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,12 @@ from actors.messages import (
 )
 from raid.errors import RaidError, Unavailable
 from raid.models import PlayerRaidState
-from raid.strike import StrikeCommand, cooldown_rejection, exhausted_rejection
+from raid.strike import (
+    StrikeCommand,
+    cooldown_rejection,
+    exhausted_rejection,
+    strike_ids_evicted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +112,11 @@ class PlayerActor(LoopActor):
         user_id: str,
         raid: BatchSender,
         safe_team_size: int,
+        strike_id_window: int = 256,
     ) -> None:
         super().__init__(dispatcher)
         self.safe_team_size = safe_team_size  # no team_cap curse can make a team this big invalid
+        self.strike_id_window = strike_id_window  # strike_ids the cached view keeps at most
         self.raid_id = raid_id  # the raid this actor serves
         self.user_id = user_id  # the player it serialises
         self.raid = raid  # the authoritative RaidActor's batched inbox
@@ -169,7 +176,11 @@ class PlayerActor(LoopActor):
         view = self.view
         if view is None:
             self._request_view(message.now)
-        elif view.player is not None and command.strike_id not in view.player.strike_ids:
+        elif (
+            view.player is not None
+            and command.strike_id not in view.player.strike_ids
+            and not strike_ids_evicted(view.player)  # else it may be an older repeat
+        ):
             self._precheck(view, view.player, command, message.now)
         self.raid.send(StrikeRequest(command, message.now, message.reply))
         return None
@@ -215,6 +226,10 @@ class PlayerActor(LoopActor):
             return
         for character_id in result.team:
             player.exhausted[character_id] = result.rest_until
-        player.strike_ids[result.strike_id] = result.seq
+        player.strikes += 1
+        strike_ids = player.strike_ids
+        strike_ids[result.strike_id] = result.seq
+        while len(strike_ids) > self.strike_id_window:
+            del strike_ids[next(iter(strike_ids))]
         player.cooldown_until = max(player.cooldown_until, result.cooldown_until)
         self.view = PlayerView(player, outcome.raid_active, outcome.event_end)

@@ -31,11 +31,13 @@ class PlayerPool:
         max_live: int,
         idle_s: float,
         safe_team_size: int,
+        strike_id_window: int,
         on_count: Callable[[int], None] = lambda _count: None,
     ) -> None:
         self.max_live = max_live  # PlayerActors alive at most
         self.idle_s = idle_s  # idle time after which a PlayerActor is stopped
         self.safe_team_size = safe_team_size  # team size no team_cap curse can refuse
+        self.strike_id_window = strike_id_window  # strike_ids each actor's cache keeps
         self.on_count = on_count  # reports the live count (metrics)
         self.dispatcher: LoopDispatcher | None = None  # runs the actors; set once the loop runs
         self._live: OrderedDict[_Key, tuple[pykka.ActorRef[Any], float]] = OrderedDict()
@@ -59,7 +61,9 @@ class PlayerPool:
             self._stop_oldest()
         if self.dispatcher is None:
             raise RuntimeError("the player pool has no dispatcher yet")
-        ref = PlayerActor.start(self.dispatcher, raid_id, user_id, raid, self.safe_team_size)
+        ref = PlayerActor.start(
+            self.dispatcher, raid_id, user_id, raid, self.safe_team_size, self.strike_id_window
+        )
         self._live[key] = (ref, now)
         self.started += 1
         self.on_count(len(self._live))

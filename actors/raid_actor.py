@@ -26,6 +26,7 @@ from actors.bridge import Answer
 from actors.inbox import fail_pending
 from actors.journaling import claim_record, strike_record
 from actors.messages import (
+    CheckJournal,
     ClaimableRequest,
     ClaimOutcome,
     ClaimRequest,
@@ -49,16 +50,13 @@ from raid.lifecycle import advance_status, end_raid, status_at
 from raid.models import RaidState, RaidStatus
 from raid.rewards import apply_claim, claimable, decide_claim
 from raid.scoring import ScoringContext
-from raid.strike import apply_strike, changes_scoring, decide_strike
+from raid.strike import apply_strike, changes_scoring, decide_strike, strike_ids_evicted
 from raid.views import hub_view, strike_events, team_options_view
 
 log = logging.getLogger(__name__)
 
 ANSWERED_ON_COMMIT = object()
 """A handler's result meaning: the Reply is answered later (an accepted strike, on commit)."""
-
-RECENT_RESULTS = 50_000
-"""Accepted strikes kept in memory to answer repeated strike_ids without a journal read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +97,9 @@ class RaidActor(Actor):
         generation: int,
         sinks: RaidSinks,
         rng: random.Random | None = None,
+        *,
+        recent_outcomes: int = 10_000,
+        strike_id_window: int | None = None,
     ) -> None:
         super().__init__()
         self.rules = rules  # the shared game rules (immutable)
@@ -109,6 +110,8 @@ class RaidActor(Actor):
         self.boards = Leaderboards.of(state.players.values())  # derived index, rebuilt on start
         self.context = ScoringContext.build(rules, state.boss)  # rebuilt when curses change
         self.recent: OrderedDict[tuple[str, str], StrikeOutcome] = OrderedDict()
+        self.recent_outcomes = recent_outcomes  # bound of ``recent``
+        self.strike_id_window = strike_id_window  # latest strike_ids per player kept in memory
         self.broken = False  # a handler failed mid-change: answer nothing more from this state
         self.outbox: list[Submission] = []  # journal entries not yet handed to the loop
         self._handlers: dict[type[Any], Callable[[Any], Any]] = {
@@ -188,7 +191,7 @@ class RaidActor(Actor):
 
     def _strike(
         self, message: StrikeRequest, reply: Answer[Any] | None
-    ) -> StrikeOutcome | DuplicateStrike | object:
+    ) -> StrikeOutcome | DuplicateStrike | CheckJournal | object:
         """Decide and apply a strike. With ``reply``, a new accepted strike is handed to the
         loop with it and answered once committed: ``ANSWERED_ON_COMMIT`` is returned."""
         command = message.command
@@ -198,8 +201,10 @@ class RaidActor(Actor):
             if known is not None:
                 return known
             return DuplicateStrike(player.strike_ids[command.strike_id])
+        if player is not None and not message.checked and strike_ids_evicted(player):
+            return CheckJournal()
         result = decide_strike(self.rules, self.state, self.context, command, message.now, self.rng)
-        apply_strike(self.state, result, self.boards)
+        apply_strike(self.state, result, self.boards, self.strike_id_window)
         if changes_scoring(result):
             self.context = ScoringContext.build(self.rules, self.state.boss)
         entry = JournalEntry(
@@ -220,7 +225,7 @@ class RaidActor(Actor):
 
     def _remember(self, user_id: str, strike_id: str, outcome: StrikeOutcome) -> None:
         self.recent[(user_id, strike_id)] = outcome
-        if len(self.recent) > RECENT_RESULTS:
+        if len(self.recent) > self.recent_outcomes:
             self.recent.popitem(last=False)
 
     def _claim(self, message: ClaimRequest) -> ClaimOutcome | object:

@@ -36,12 +36,14 @@ from actors.broadcaster import (
 )
 from actors.loop_actor import LoopDispatcher
 from actors.messages import (
+    CheckJournal,
     ClaimableRequest,
     ClaimOutcome,
     DuplicateStrike,
     EndRaidRequest,
     HubRequest,
     StrikeOutcome,
+    StrikeRequest,
     TeamOptionsRequest,
     Tick,
 )
@@ -90,9 +92,6 @@ log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_S = 30.0
 """An actor that has not answered by then is presumed dead: the caller gets ``unavailable``."""
-
-ROSTER_CACHE = 100_000
-"""Rosters kept in memory (players)."""
 
 STATUS_TICK_S = 1.0
 REAP_EVERY_S = 5.0
@@ -157,6 +156,7 @@ class RaidService:
             config.actors.max_player_actors,
             config.actors.player_idle_s,
             safe_team_size(config),
+            config.actors.strike_id_window,
             on_count=lambda n: self.metrics.live_actors.labels(kind="player").set(n),
         )
         self.ready = False  # True once every unfinished raid is restored
@@ -185,7 +185,7 @@ class RaidService:
             ),
             self.config.actors.replay_buffer,
         )
-        self.snapshotter = Snapshotter.start()
+        self.snapshotter = Snapshotter.start(self.config.actors.strike_id_window)
         self.metrics.live_actors.labels(kind="other").set(2)
         now = self.clock()
         for row in await self.db.list_boss_raids():
@@ -291,7 +291,15 @@ class RaidService:
             ),
             crashed=lambda rid, gen, exc: bridge.post(self._on_crashed, rid, gen, exc),
         )
-        ref = RaidActor.start(self.rules, state, generation, sinks)
+        actors = self.config.actors
+        ref = RaidActor.start(
+            self.rules,
+            state,
+            generation,
+            sinks,
+            recent_outcomes=actors.recent_outcomes,
+            strike_id_window=actors.strike_id_window,
+        )
         live = LiveRaid(
             raid_id=raid_id,
             ref=ref,
@@ -422,6 +430,7 @@ class RaidService:
                 group.results.append(payload.result)
                 group.events.extend(payload.events)
                 results.append(payload.result)
+            entry.release()
         if results and self.snapshotter is not None:
             self.snapshotter.tell(Committed(results))
         for raid_id, group in per_raid.items():
@@ -539,7 +548,7 @@ class RaidService:
             return roster
         roster = roster_of(await self.db.get_user_characters(user_id))
         self._rosters[user_id] = roster
-        if len(self._rosters) > ROSTER_CACHE:
+        if len(self._rosters) > self.config.actors.roster_cache:
             self._rosters.popitem(last=False)
         return roster
 
@@ -596,6 +605,10 @@ class RaidService:
         answer = await self._call(
             player.tell, lambda reply: PlayerStrike(command, now, reply, learned)
         )
+        if isinstance(answer, CheckJournal):
+            answer = await self._strike_checked(live, command, now)
+            if isinstance(answer, dict):
+                return answer
         if isinstance(answer, DuplicateStrike):
             record = await self.db.get_strike_log(req.raid_id, answer.seq)
             if record is None:
@@ -604,6 +617,22 @@ class RaidService:
         assert isinstance(answer, StrikeOutcome)
         await self._durable(answer.entry)
         return strike_report(answer.result)
+
+    async def _strike_checked(
+        self, live: LiveRaid, command: StrikeCommand, now: float
+    ) -> dict[str, Any] | StrikeOutcome | DuplicateStrike:
+        """A strike_id older than the player's window in memory: the journal's index says
+        whether it is a repeat (its report) or new (decided by the RaidActor, ``checked``)."""
+        record = await self.db.get_strike_log_by_strike_id(
+            live.raid_id, command.user_id, command.strike_id
+        )
+        if record is not None:
+            return strike_report(result_from_dict(orjson.loads(record.result_json)))
+        answer = await self._call(
+            live.inbox.send, lambda reply: StrikeRequest(command, now, reply, checked=True)
+        )
+        assert isinstance(answer, StrikeOutcome | DuplicateStrike)
+        return answer
 
     async def _durable(self, entry: JournalEntry | None) -> None:
         if entry is None or self.journal is None:

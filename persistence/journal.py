@@ -53,12 +53,19 @@ class JournalObserver(Protocol):
 class JournalEntry:
     raid_id: str
     generation: int  # the raid actor incarnation that produced it
-    record: StrikeRecord | RewardGrant  # a strike (with its grant) or a claim
+    record: StrikeRecord | RewardGrant | None  # a strike (with its grant) or a claim
     payload: object = None  # opaque for consumers of on_committed (events, results)
     future: asyncio.Future[None] | None = None  # set by submit()
     on_settled: Callable[[BaseException | None], None] | None = None
     """Called once, on the loop, when the entry is committed (None) or failed (the error):
     answering a caller this way costs no extra callback round through the loop."""
+
+    def release(self) -> None:
+        """Drop the row and the payload once committed: caches that keep the entry (repeated
+        strike_ids) then hold only its future, not kilobytes of encoded row and events."""
+        self.record = None
+        self.payload = None
+        self.on_settled = None
 
 
 class JournalWriter:
@@ -227,8 +234,10 @@ class JournalWriter:
         for entry in batch:
             if isinstance(entry.record, StrikeRecord):
                 strikes.append(entry.record)
-            else:
+            elif entry.record is not None:
                 claims.append(entry.record)
+            else:
+                raise ValueError("a released journal entry was submitted again")
         await self._db.add_raid_strike_logs(strikes, claims)
 
     def _commit(self, batch: list[JournalEntry], seconds: float) -> None:

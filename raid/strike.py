@@ -242,9 +242,16 @@ def _draw_retaliation(state: RaidState, seq: int, rng: random.Random) -> tuple[R
 
 
 def apply_strike(
-    state: RaidState, result: StrikeResult, boards: Leaderboards | None = None
+    state: RaidState,
+    result: StrikeResult,
+    boards: Leaderboards | None = None,
+    strike_id_window: int | None = None,
 ) -> PlayerRaidState:
-    """Commit ``result`` to ``state`` (and the leaderboards, if kept); deterministic."""
+    """Commit ``result`` to ``state`` (and the leaderboards, if kept); deterministic.
+
+    With ``strike_id_window``, the player keeps only that many latest strike_ids (memory stays
+    bounded; the journal answers older repeats, see ``strike_ids_evicted``).
+    """
     boss = state.boss
     boss.current_hp = result.boss_hp
     boss.analysis_points = result.analysis_total
@@ -263,7 +270,11 @@ def apply_strike(
     player.cooldown_until = result.cooldown_until
     for character_id in result.team:
         player.exhausted[character_id] = result.rest_until
-    player.strike_ids[result.strike_id] = result.seq
+    strike_ids = player.strike_ids
+    strike_ids[result.strike_id] = result.seq
+    if strike_id_window is not None:
+        while len(strike_ids) > strike_id_window:
+            del strike_ids[next(iter(strike_ids))]
     if result.breakthroughs:
         weaknesses = list(boss.weaknesses)
         resistances = list(boss.resistances)
@@ -291,3 +302,9 @@ def apply_strike(
 def changes_scoring(result: StrikeResult) -> bool:
     """Whether the result changed what later strikes score (curses, weaknesses)."""
     return bool(result.retaliations) or any(b.weakness for b in result.breakthroughs)
+
+
+def strike_ids_evicted(player: PlayerRaidState) -> bool:
+    """Whether some of the player's strike_ids are no longer in memory (only the journal
+    can then tell whether an unknown strike_id is new)."""
+    return player.strikes > len(player.strike_ids)
