@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -23,12 +23,13 @@ from typing import Any
 import orjson
 import pykka
 
+from actors.api import EventSink, Rid, Telemetry
 from actors.batch_sender import BatchSender
 from actors.bridge import Answer, LoopBridge, Reply
 from actors.broadcaster import (
     BroadcasterActor,
     BroadcastSinks,
-    DropSession,
+    DropSubscriber,
     FlushTick,
     Publish,
     Subscribe,
@@ -67,25 +68,11 @@ from persistence.errors import JournalWriteFailed, RosterConflict
 from persistence.journal import JournalEntry, JournalWriter
 from persistence.records import SnapshotInfo
 from raid.codec import result_from_dict
-from raid.config import Config, CurseKind
-from raid.errors import ErrorCode, ProtocolError, RaidError, Rejection, Unavailable
+from raid.config import Action, Config, CurseKind
+from raid.errors import ErrorCode, RaidError, Rejection, Unavailable
 from raid.models import RaidState, RaidStatus, Roster
 from raid.strike import StrikeCommand, StrikeResult
-from raid.views import strike_report
-from server.frames import Format, encode_frame
-from server.metrics import Metrics
-from server.requests import (
-    AdminRaidCreate,
-    AdminRaidEnd,
-    AdminRequest,
-    AdminRewardsAck,
-    AdminRewardsPending,
-    AdminRosterGrant,
-    AdminSnapshot,
-    Rid,
-    Strike,
-)
-from server.session import Session
+from raid.views import status_events, strike_report
 
 log = logging.getLogger(__name__)
 
@@ -123,19 +110,20 @@ class _Batch:
 
 
 class RaidService:
-    """Implements server.gateway.RaidServiceProtocol."""
+    """Implements actors.api.RaidApi."""
 
     def __init__(
         self,
         config: Config,
         db: Database,
-        metrics: Metrics,
+        metrics: Telemetry,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config  # validated configuration
         self.rules = config.rules  # the game rules shared by every raid
         self.db = db  # opened Database
-        self.metrics = metrics  # Prometheus metrics
+        self.metrics = metrics  # where the actors report their counts and durations
+        self.sink: EventSink | None = None  # where events go (the gateway attaches it)
         self.clock = clock  # wall clock (unix seconds) handed to the rules as ``now``
         self.live: dict[str, LiveRaid] = {}  # raid_id -> running raid
         self.statuses: dict[str, RaidStatus] = {}  # raid_id -> status, as this server knows it
@@ -157,7 +145,7 @@ class RaidService:
             config.actors.player_idle_s,
             safe_team_size(config),
             config.actors.strike_id_window,
-            on_count=lambda n: self.metrics.live_actors.labels(kind="player").set(n),
+            on_count=lambda n: self.metrics.actors_live("player", n),
         )
         self.ready = False  # True once every unfinished raid is restored
 
@@ -179,14 +167,14 @@ class RaidService:
         self.broadcaster = BroadcasterActor.start(
             BroadcastSinks(
                 post=bridge.post,
-                fanout=_fanout,
-                subscribe_reply=_subscribe_reply,
-                coalesced=self.metrics.events_coalesced.inc,
+                deliver=self._deliver,
+                subscribed=self._subscribed,
+                coalesced=self.metrics.count_coalesced,
             ),
             self.config.actors.replay_buffer,
         )
         self.snapshotter = Snapshotter.start(self.config.actors.strike_id_window)
-        self.metrics.live_actors.labels(kind="other").set(2)
+        self.metrics.actors_live("other", 2)
         now = self.clock()
         for row in await self.db.list_boss_raids():
             status = RaidStatus(row.status)
@@ -312,7 +300,7 @@ class RaidService:
         )
         self.live[raid_id] = live
         self.snapshotter.tell(Track(source))
-        self.metrics.live_actors.labels(kind="raid").set(len(self.live))
+        self.metrics.actors_live("raid", len(self.live))
         return live
 
     def _submit(self, entry: JournalEntry) -> None:
@@ -395,17 +383,9 @@ class RaidService:
             self.db.update_boss_raid_state(raid_id, status=status.value, ended_at=ended_at),
             f"status-{raid_id}",
         )
-        if status in (RaidStatus.ENDED, RaidStatus.EXPIRED):
-            live = self.live.get(raid_id)
-            text = "The raid has ended." if status is RaidStatus.ENDED else "Time is up!"
-            self._publish(
-                raid_id,
-                [
-                    {"type": "raid_ended", "status": status.value},
-                    {"type": "announcement", "text": text},
-                ],
-                live,
-            )
+        events = status_events(status)
+        if events:
+            self._publish(raid_id, events, self.live.get(raid_id))
 
     def _publish(
         self,
@@ -508,7 +488,7 @@ class RaidService:
                 self.snapshotter.tell(CaptureFailed(raid_id, tuple(u for u, _ in data.players)))
                 log.exception("saving a snapshot of %s failed", raid_id)
                 raise Unavailable(f"snapshot of {raid_id} failed: {exc}") from exc
-            self.metrics.snapshot.observe(time.perf_counter() - started)
+            self.metrics.snapshot_took(time.perf_counter() - started)
             live = self.live.get(raid_id)
             if live is not None:
                 live.snapshot_seq = max(live.snapshot_seq, info.seq)
@@ -570,22 +550,35 @@ class RaidService:
         )
         return result
 
+    def attach(self, sink: EventSink) -> None:
+        self.sink = sink
+
+    def _deliver(self, subscriber_ids: tuple[str, ...], events: list[dict[str, Any]]) -> None:
+        if self.sink is not None:
+            self.sink.deliver(subscriber_ids, events)
+
+    def _subscribed(
+        self, subscriber_id: str, reply: dict[str, Any], replay: list[dict[str, Any]]
+    ) -> None:
+        if self.sink is not None:
+            self.sink.subscribed(subscriber_id, reply, replay)
+
     async def subscribe(
-        self, session: Session, raid_id: str, since_seq: int | None, rid: Rid
+        self, subscriber_id: str, raid_id: str, since_seq: int | None, rid: Rid
     ) -> None:
         await self._raid(raid_id)
         assert self.broadcaster is not None
-        self.broadcaster.tell(Subscribe(raid_id, session, since_seq, rid))
+        self.broadcaster.tell(Subscribe(raid_id, subscriber_id, since_seq, rid))
 
-    async def unsubscribe(self, session: Session, raid_id: str) -> None:
+    async def unsubscribe(self, subscriber_id: str, raid_id: str) -> None:
         await self._raid(raid_id)
         assert self.broadcaster is not None
-        self.broadcaster.tell(Unsubscribe(raid_id, session.session_id))
+        self.broadcaster.tell(Unsubscribe(raid_id, subscriber_id))
 
-    def session_closed(self, session: Session) -> None:
+    def subscriber_gone(self, subscriber_id: str) -> None:
         if self.broadcaster is not None:
             with contextlib.suppress(pykka.ActorDeadError):
-                self.broadcaster.tell(DropSession(session.session_id))
+                self.broadcaster.tell(DropSubscriber(subscriber_id))
 
     async def team_options(self, user_id: str, raid_id: str) -> dict[str, Any]:
         live = await self._raid(raid_id)
@@ -596,11 +589,13 @@ class RaidService:
         )
         return result
 
-    async def strike(self, user_id: str, req: Strike) -> dict[str, Any]:
-        live = await self._raid(req.raid_id)
+    async def strike(
+        self, user_id: str, raid_id: str, action: Action, team: Sequence[str], strike_id: str
+    ) -> dict[str, Any]:
+        live = await self._raid(raid_id)
         roster = await self._roster(user_id)
-        command = StrikeCommand(user_id, req.action, req.team, req.strike_id, roster)
-        player, learned = self.players.checkout(req.raid_id, user_id, live.inbox)
+        command = StrikeCommand(user_id, action, tuple(team), strike_id, roster)
+        player, learned = self.players.checkout(raid_id, user_id, live.inbox)
         now = self.clock()
         answer = await self._call(
             player.tell, lambda reply: PlayerStrike(command, now, reply, learned)
@@ -610,7 +605,7 @@ class RaidService:
             if isinstance(answer, dict):
                 return answer
         if isinstance(answer, DuplicateStrike):
-            record = await self.db.get_strike_log(req.raid_id, answer.seq)
+            record = await self.db.get_strike_log(raid_id, answer.seq)
             if record is None:
                 raise Unavailable("that strike's report cannot be read right now")
             return strike_report(result_from_dict(orjson.loads(record.result_json)))
@@ -668,41 +663,6 @@ class RaidService:
 
     # -- operator ops -------------------------------------------------------------------------
 
-    async def admin(self, user_id: str, req: AdminRequest) -> dict[str, Any]:
-        log.info("admin %s by %s", req.op, user_id, extra={"user": user_id})
-        if isinstance(req, AdminRaidCreate):
-            return {"raid_id": await self.create_raid(req.boss, req.start, req.end, req.raid_id)}
-        if isinstance(req, AdminRaidEnd):
-            return {"status": (await self.end_raid(req.raid_id)).value}
-        if isinstance(req, AdminRosterGrant):
-            grants = [
-                CharacterGrant(c.character_id, c.name, c.rarity, c.stats, c.tags)
-                for c in req.characters
-            ]
-            return {"character_ids": await self.grant_roster(req.user_id, grants)}
-        if isinstance(req, AdminSnapshot):
-            await self._raid(req.raid_id)
-            info = await self.snapshot(req.raid_id)
-            return {"snapshot_id": info.snapshot_id, "seq": info.seq}
-        if isinstance(req, AdminRewardsPending):
-            pending = await self.db.pending_rewards(req.limit)
-            return {
-                "rewards": [
-                    {
-                        "id": p.id,
-                        "raid_id": p.raid_id,
-                        "user_id": p.user_id,
-                        "key": p.key,
-                        "bundle": dict(p.bundle),
-                        "at": p.at,
-                    }
-                    for p in pending
-                ]
-            }
-        if isinstance(req, AdminRewardsAck):
-            return {"acked": await self.db.ack_rewards(req.ids)}
-        raise ProtocolError(ErrorCode.UNKNOWN_OP, f"unknown admin op {req.op}")
-
     async def create_raid(
         self,
         boss: str,
@@ -729,6 +689,31 @@ class RaidService:
         )
         await self.db.update_boss_raid_state(raid_id, status=status.value, ended_at=ended_at)
         return RaidStatus(status)
+
+    async def end_raid_status(self, raid_id: str) -> str:
+        return (await self.end_raid(raid_id)).value
+
+    async def take_snapshot(self, raid_id: str) -> dict[str, Any]:
+        await self._raid(raid_id)
+        info = await self.snapshot(raid_id)
+        return {"snapshot_id": info.snapshot_id, "seq": info.seq}
+
+    async def rewards_pending(self, limit: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": p.id,
+                "raid_id": p.raid_id,
+                "user_id": p.user_id,
+                "key": p.key,
+                "bundle": dict(p.bundle),
+                "at": p.at,
+            }
+            for p in await self.db.pending_rewards(limit)
+        ]
+
+    async def rewards_ack(self, ids: Sequence[int]) -> int:
+        acked: int = await self.db.ack_rewards(list(ids))
+        return acked
 
     async def grant_roster(self, user_id: str, grants: list[CharacterGrant]) -> list[str]:
         rows = validate_grants(self.config, user_id, grants)
@@ -763,33 +748,11 @@ def safe_team_size(config: Config) -> int:
 class _JournalMetrics:
     """Feeds JournalWriter batches into Prometheus."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Telemetry) -> None:
         self.metrics = metrics
 
     def batch_committed(self, size: int, seconds: float) -> None:
-        self.metrics.journal_batch_size.observe(size)
-        self.metrics.journal_commit.observe(seconds)
+        self.metrics.journal_batch(size, seconds)
 
     def batch_failed(self, size: int) -> None:
         log.error("journal batch of %d entries failed", size)
-
-
-def _frames(event: dict[str, Any], cache: dict[Format, bytes | str]) -> dict[Format, bytes | str]:
-    if not cache:
-        for fmt in Format:
-            cache[fmt] = encode_frame(event, fmt)
-    return cache
-
-
-def _fanout(sessions: list[Session], events: list[dict[str, Any]]) -> None:
-    """Push events to subscribers (on the loop), each encoded once per format."""
-    for event in events:
-        frames = _frames(event, {})
-        for session in sessions:
-            session.push_event(frames)
-
-
-def _subscribe_reply(session: Session, reply: dict[str, Any], replay: list[dict[str, Any]]) -> None:
-    session.push(reply)
-    for event in replay:
-        session.push_event(_frames(event, {}))

@@ -36,7 +36,6 @@ from persistence.database import Database
 from raid.config import Action, load_config
 from server.app import freeze_startup_state, tune_runtime
 from server.metrics import Metrics
-from server.requests import Strike
 
 CONFIG = (
     """
@@ -78,7 +77,7 @@ async def run_strikes(
             began = time.perf_counter()
             while True:
                 try:
-                    await service.strike(user, Strike(raid_id, action, team, f"{prefix}{n}"))
+                    await service.strike(user, raid_id, action, team, f"{prefix}{n}")
                     break
                 except Exception as error:
                     if getattr(error, "code", None) is None:
@@ -206,7 +205,8 @@ async def main_async(args: argparse.Namespace) -> None:
         db = await Database.open(
             Path(directory) / "bench.db", synchronous=os.environ.get("SYNC", "FULL")
         )
-        service = RaidService(config, db, Metrics())
+        metrics = Metrics()
+        service = RaidService(config, db, metrics)
         await service.start()
         try:
             for index in range(args.players):
@@ -240,7 +240,7 @@ async def main_async(args: argparse.Namespace) -> None:
             rate = statistics.median(r["rate"] for r in runs)
             p50 = statistics.median(r["p50_ms"] for r in runs)
             p99 = statistics.median(r["p99_ms"] for r in runs)
-            registry = service.metrics.registry
+            registry = metrics.registry
             batches = registry.get_sample_value("journal_batch_size_count") or 0.0
             entries = registry.get_sample_value("journal_batch_size_sum") or 0.0
             commit_s = registry.get_sample_value("journal_commit_seconds_sum") or 0.0

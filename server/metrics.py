@@ -75,6 +75,23 @@ class Metrics:
             self.live_actors.labels(kind=kind)
         self._requests_by_op = {op: self.requests.labels(op=op) for op in PARSERS}
 
+    # -- actors.api.Telemetry ---------------------------------------------------------------
+
+    def actors_live(self, kind: str, count: int) -> None:
+        self.live_actors.labels(kind=kind).set(count)
+
+    def count_coalesced(self, count: int) -> None:
+        self.events_coalesced.inc(count)
+
+    def journal_batch(self, size: int, seconds: float) -> None:
+        self.journal_batch_size.observe(size)
+        self.journal_commit.observe(seconds)
+
+    def snapshot_took(self, seconds: float) -> None:
+        self.snapshot.observe(seconds)
+
+    # -- the gateway ----------------------------------------------------------------------
+
     def count_request(self, op: str) -> None:
         child = self._requests_by_op.get(op)
         (child if child is not None else self.requests.labels(op=op)).inc()

@@ -14,7 +14,7 @@ import asyncio
 import collections
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -29,6 +29,13 @@ logger = logging.getLogger("raid.session")
 
 Frame = bytes | str
 """An encoded frame: bytes go out as a binary frame, str as a text frame."""
+
+
+class FramesByFormat(Protocol):
+    """An event encoded once per wire format (server.fanout.EncodedEvent)."""
+
+    def __getitem__(self, fmt: Format, /) -> Frame: ...
+
 
 CLOSE_TIMEOUT_S = 10.0
 """How long a close may take (flushing, then the closing handshake) before the TCP
@@ -111,7 +118,7 @@ class Session:
         self._wakeup.set()
         return True
 
-    def push_event(self, frames_by_format: Mapping[Format, Frame]) -> bool:
+    def push_event(self, frames_by_format: FramesByFormat) -> bool:
         """Queue an event pre-encoded once per format; picks this session's format."""
         queued = self.push(frames_by_format[self.format])
         if queued:
