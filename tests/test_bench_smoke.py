@@ -24,6 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
         ("bench.actor_throughput", ["--players", "20", "--strikes", "200", "--repeat", "1",
                                     "--actors", "5"], "actor path, 20 concurrent players"),
         ("bench.snapshot_restore", ["--players", "200"], "restore: snapshot with 200 players"),
+        ("bench.ws_throughput", ["--clients", "4", "--rounds", "1", "--duration", "1",
+                                 "--open-rate", "20", "--fanout", "4", "--no-echo"],
+         "closed loop, 4 clients"),
     ],
 )  # fmt: skip
 def test_benchmark_runs(module: str, args: list[str], expected: str) -> None:
@@ -33,3 +36,4 @@ def test_benchmark_runs(module: str, args: list[str], expected: str) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert expected in done.stdout
+    assert "FAILED" not in done.stdout  # bench-ws: every raid-loadtest audit held
