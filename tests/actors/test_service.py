@@ -137,7 +137,7 @@ async def test_crashed_raid_actor_restarts_and_other_raids_keep_serving(
     await harness.grant("x")
     before = await harness.strike("x", crashing, ["x-c0"], "before")
     old = service.live[crashing]
-    reply, future = service.bridge.reply()  # type: ignore[union-attr]
+    reply, future = service.bridge.reply()
     command = StrikeCommand("x", RuleAction.FIGHT, ("x-c1",), "crash", _ExplodingRoster())
     old.ref.tell(StrikeRequest(command, time.time(), reply))
     with pytest.raises(RaidError) as failed:
@@ -177,7 +177,7 @@ async def test_loop_stays_responsive_while_a_raid_actor_is_busy(harness: Harness
         futures = []
         for user in users:
             for n in range(6):
-                reply, future = harness.service.bridge.reply()  # type: ignore[union-attr]
+                reply, future = harness.service.bridge.reply()
                 roster = await harness.service._roster(user)
                 command = StrikeCommand(user, RuleAction.ANALYZE, (f"{user}-c{n}",), f"{n}", roster)
                 live.ref.tell(StrikeRequest(command, time.time(), reply))
