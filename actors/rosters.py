@@ -20,6 +20,13 @@ class RosterCache:
     def __len__(self) -> int:
         return len(self._rosters)
 
+    def cached(self, user_id: str) -> Roster | None:
+        """The roster if it is in memory (marked used), without awaiting anything."""
+        roster = self._rosters.get(user_id)
+        if roster is not None:
+            self._rosters.move_to_end(user_id)
+        return roster
+
     async def get(self, user_id: str) -> Roster:
         roster = self._rosters.get(user_id)
         if roster is not None:
