@@ -46,8 +46,8 @@ from raid.strike import (
     StrikeCommand,
     cooldown_rejection,
     exhausted_rejection,
-    strike_ids_evicted,
 )
+from raid.strike_ids import maybe_older_repeat, remember
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class PlayerActor(LoopActor):
         elif (
             view.player is not None
             and command.strike_id not in view.player.strike_ids
-            and not strike_ids_evicted(view.player)  # else it may be an older repeat
+            and not maybe_older_repeat(view.player, command.strike_id)  # the RaidActor asks
         ):
             self._precheck(view, view.player, command, message.now)
         self.raid.send(StrikeRequest(command, message.now, message.reply))
@@ -227,9 +227,6 @@ class PlayerActor(LoopActor):
         for character_id in result.team:
             player.exhausted[character_id] = result.rest_until
         player.strikes += 1
-        strike_ids = player.strike_ids
-        strike_ids[result.strike_id] = result.seq
-        while len(strike_ids) > self.strike_id_window:
-            del strike_ids[next(iter(strike_ids))]
+        remember(player, result.strike_id, result.seq, self.strike_id_window)
         player.cooldown_until = max(player.cooldown_until, result.cooldown_until)
         self.view = PlayerView(player, outcome.raid_active, outcome.event_end)

@@ -50,7 +50,8 @@ from raid.lifecycle import advance_status, end_raid, status_at
 from raid.models import RaidState, RaidStatus
 from raid.rewards import apply_claim, claimable, decide_claim
 from raid.scoring import ScoringContext
-from raid.strike import apply_strike, changes_scoring, decide_strike, strike_ids_evicted
+from raid.strike import apply_strike, changes_scoring, decide_strike
+from raid.strike_ids import maybe_older_repeat
 from raid.views import hub_view, strike_events, team_options_view
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,11 @@ class RaidActor(Actor):
             if known is not None:
                 return known
             return DuplicateStrike(player.strike_ids[command.strike_id])
-        if player is not None and not message.checked and strike_ids_evicted(player):
+        if (
+            player is not None
+            and not message.checked
+            and maybe_older_repeat(player, command.strike_id)
+        ):
             return CheckJournal()
         result = decide_strike(self.rules, self.state, self.context, command, message.now, self.rng)
         apply_strike(self.state, result, self.boards, self.strike_id_window)

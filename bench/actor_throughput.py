@@ -98,6 +98,24 @@ async def run_strikes(
     }
 
 
+async def soak(service: RaidService, raid_id: str, players: int, total: int) -> None:
+    """Serve ``total`` strikes in tenths; RSS after each (bounded memory, docs/benchmarks.md)."""
+    step = max(total // 10, players)
+    served = 0
+    first: int | None = None
+    while served < total:
+        run = await run_strikes(service, raid_id, players, step, f"s{served}-")
+        served += run["strikes"]
+        rss = rss_bytes()
+        first = rss if first is None else first
+        print(
+            f"  soak: {served:>9,} strikes served, RSS {rss / 2**20:6.1f} MiB "
+            f"({(rss / first - 1) * 100:+.1f} % since the first tenth), {run['rate']:,.0f}/s",
+            flush=True,
+        )
+    print(f"soak: {served:,} strikes, RSS growth {(rss_bytes() / (first or 1) - 1) * 100:+.1f} %")
+
+
 def pure_rules_rate(seconds: float = 1.0) -> float:
     from raid.codec import new_boss_state
     from raid.leaderboard import Leaderboards
@@ -227,6 +245,9 @@ async def main_async(args: argparse.Namespace) -> None:
             raid_id = await service.create_raid("titan")
             await run_strikes(service, raid_id, args.players, args.players, prefix="warm")
             freeze_startup_state()  # as the server does once it has started
+            if args.soak:
+                await soak(service, raid_id, args.players, args.soak)
+                return
             runs = []
             for number in range(args.repeat):
                 runs.append(
@@ -291,6 +312,12 @@ def main() -> None:
     parser.add_argument("--strikes", type=int, default=30000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--actors", type=int, default=2000)
+    parser.add_argument(
+        "--soak",
+        type=int,
+        default=0,
+        help="instead: serve this many strikes, printing RSS every 10 %% (memory must not grow)",
+    )
     args = parser.parse_args()
     print(
         f"python {platform.python_version()} on {platform.processor() or platform.machine()}, "

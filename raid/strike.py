@@ -20,6 +20,7 @@ from raid.leaderboard import Leaderboards
 from raid.lifecycle import status_at
 from raid.models import Character, PlayerRaidState, RaidState, RaidStatus, Roster
 from raid.scoring import ScoringContext
+from raid.strike_ids import remember
 
 HP_MILESTONES: tuple[int, ...] = (75, 50, 25, 10)
 """Boss hp percentages whose crossing is announced."""
@@ -250,7 +251,7 @@ def apply_strike(
     """Commit ``result`` to ``state`` (and the leaderboards, if kept); deterministic.
 
     With ``strike_id_window``, the player keeps only that many latest strike_ids (memory stays
-    bounded; the journal answers older repeats, see ``strike_ids_evicted``).
+    bounded; the journal answers older repeats, see raid.strike_ids).
     """
     boss = state.boss
     boss.current_hp = result.boss_hp
@@ -270,11 +271,7 @@ def apply_strike(
     player.cooldown_until = result.cooldown_until
     for character_id in result.team:
         player.exhausted[character_id] = result.rest_until
-    strike_ids = player.strike_ids
-    strike_ids[result.strike_id] = result.seq
-    if strike_id_window is not None:
-        while len(strike_ids) > strike_id_window:
-            del strike_ids[next(iter(strike_ids))]
+    remember(player, result.strike_id, result.seq, strike_id_window)
     if result.breakthroughs:
         weaknesses = list(boss.weaknesses)
         resistances = list(boss.resistances)
@@ -302,9 +299,3 @@ def apply_strike(
 def changes_scoring(result: StrikeResult) -> bool:
     """Whether the result changed what later strikes score (curses, weaknesses)."""
     return bool(result.retaliations) or any(b.weakness for b in result.breakthroughs)
-
-
-def strike_ids_evicted(player: PlayerRaidState) -> bool:
-    """Whether some of the player's strike_ids are no longer in memory (only the journal
-    can then tell whether an unknown strike_id is new)."""
-    return player.strikes > len(player.strike_ids)

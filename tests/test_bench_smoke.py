@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
                                       "--baseline-strikes", "20"], "committed strikes/s"),
         ("bench.actor_throughput", ["--players", "20", "--strikes", "200", "--repeat", "1",
                                     "--actors", "5"], "actor path, 20 concurrent players"),
+        ("bench.actor_throughput", ["--players", "20", "--soak", "400"], "soak: 400 strikes"),
         ("bench.snapshot_restore", ["--players", "200"], "restore: snapshot with 200 players"),
         ("bench.ws_throughput", ["--clients", "4", "--rounds", "1", "--duration", "1",
                                  "--open-rate", "20", "--fanout", "4", "--no-echo"],
