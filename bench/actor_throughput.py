@@ -86,13 +86,16 @@ async def run_strikes(
             latencies.append(time.perf_counter() - began)
 
     began = time.perf_counter()
+    cpu_began = time.process_time()  # every thread of the process: loop, actors, SQLite
     await asyncio.gather(*(play(i) for i in range(players)))
     elapsed = time.perf_counter() - began
+    cpu = time.process_time() - cpu_began
     latencies.sort()
     return {
         "strikes": len(latencies),
         "seconds": elapsed,
         "rate": len(latencies) / elapsed,
+        "cpu_us": cpu / max(len(latencies), 1) * 1e6,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
     }
@@ -257,6 +260,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 print(
                     f"  run: {run['strikes']} strikes in {run['seconds']:.2f} s = "
                     f"{run['rate']:,.0f}/s  p50 {run['p50_ms']:.2f} ms  p99 {run['p99_ms']:.2f} ms"
+                    f"  CPU {run['cpu_us']:.0f} us/strike"
                 )
             rate = statistics.median(r["rate"] for r in runs)
             p50 = statistics.median(r["p50_ms"] for r in runs)

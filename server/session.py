@@ -197,13 +197,28 @@ class Session:
                     protocol.send_binary(frame)
                 size += len(frame)
             try:
-                connection.send_data()
+                self._write_out()
                 await connection.drain()  # flow control: waits while the socket buffer is full
             except (ConnectionClosed, OSError):
                 self._lost()
                 return
             finally:
                 self._pending_bytes -= size
+
+    def _write_out(self) -> None:
+        """Hand the protocol's outgoing bytes to the socket in one write (one syscall for a
+        burst of frames: per-frame writes were a quarter of the server's CPU under fan-out)."""
+        transport = self.connection.transport
+        chunks = self.connection.protocol.data_to_send()
+        data = b"".join(chunks)
+        if data:
+            transport.write(data)
+        if not all(chunks):
+            # An empty chunk is websockets' end-of-stream marker (as in its send_data).
+            if transport.can_write_eof():
+                transport.write_eof()
+            else:
+                transport.close()
 
     async def _send_one(self, frame: Frame) -> bool:
         try:
