@@ -49,6 +49,7 @@ message_burst = 100000
 ping_interval_s = 60
 ping_timeout_s = 60
 max_pending_bytes = 4194304
+hello_timeout_s = 120
 
 [persistence]
 synchronous = "FULL"
