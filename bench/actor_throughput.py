@@ -280,11 +280,12 @@ async def main_async(args: argparse.Namespace) -> None:
         finally:
             await service.stop()
             await db.close()
-    hop_many = await bare_hop_rate(args.players)
-    hop_few = await bare_hop_rate(100)
-    loop_hop = await bare_hop_rate(args.players, threads=False)
+    hops = min(30_000, max(args.strikes, 1000))  # the smoke run stays small
+    hop_many = await bare_hop_rate(args.players, hops)
+    hop_few = await bare_hop_rate(100, hops)
+    loop_hop = await bare_hop_rate(args.players, hops, threads=False)
     pure = pure_rules_rate()
-    ask = bare_ask_rate()
+    ask = bare_ask_rate(min(20_000, max(args.strikes, 1000)))
     print(
         f"baseline pure rules (decide+apply, same run): {pure:,.0f}/s; ratio actor path / "
         f"rules = {rate / pure:.2f}"
