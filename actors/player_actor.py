@@ -51,7 +51,7 @@ from raid.strike_ids import maybe_older_repeat, remember
 
 log = logging.getLogger(__name__)
 
-KEPT_REPORTS = 64
+KEPT_REPORTS = 16
 """This player's latest accepted strikes kept for repeated strike_ids."""
 
 
@@ -112,7 +112,7 @@ class PlayerActor(LoopActor):
         user_id: str,
         raid: BatchSender,
         safe_team_size: int,
-        strike_id_window: int = 256,
+        strike_id_window: int = 64,
     ) -> None:
         super().__init__(dispatcher)
         self.safe_team_size = safe_team_size  # no team_cap curse can make a team this big invalid
