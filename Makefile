@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test lint typecheck unit bench bench-ws clean
 
@@ -19,6 +20,15 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(STAMP_RUN)
 
+# The browser tests drive Debian's chromium (Playwright never downloads a browser here).
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "the browser tests need Debian's chromium: sudo apt-get install -y chromium" >&2; \
+		exit 1; \
+	fi
+
 run: $(STAMP_RUN)
 	$(BIN)/python run_server.py serve --demo
 
@@ -29,7 +39,7 @@ lint: $(STAMP_TEST)
 typecheck: $(STAMP_TEST)
 	$(BIN)/mypy
 
-unit: $(STAMP_TEST)
+unit: $(STAMP_TEST) $(CHROMIUM)
 	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q
 
 test: lint typecheck unit

@@ -69,12 +69,12 @@ class CommitFeed:
             if reply is None:
                 continue
             answer = item.answer
-            if isinstance(answer, StrikeOutcome):
+            entry.on_settled = partial(_answer_on_commit, reply, answer)
+            if entry.future is not None and entry.future.done():  # refused (a retired actor)
+                _answer_on_commit(reply, answer, entry.future.exception())
+            elif isinstance(answer, StrikeOutcome):  # refused entries teach nothing
                 result = answer.result
                 learn(result.raid_id, result.user_id, answer)
-            entry.on_settled = partial(_answer_on_commit, reply, answer)
-            if entry.future is not None and entry.future.done():  # refused at once
-                _answer_on_commit(reply, answer, entry.future.exception())
 
     def _submit(self, entry: JournalEntry) -> None:
         assert self.journal is not None
@@ -125,6 +125,10 @@ class CommitFeed:
         events = status_events(status)
         if events:
             self._publish(raid_id, events, self.supervisor.live.get(raid_id))
+
+    def publish(self, raid_id: str, events: list[dict[str, Any]]) -> None:
+        """Events for the raid's subscribers, outside any strike (e.g. ``resync``)."""
+        self._publish(raid_id, events, self.supervisor.live.get(raid_id))
 
     def _publish(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -13,7 +14,7 @@ from persistence.errors import DuplicateRaid
 from persistence.records import CharacterRow, RaidRow
 from raid.codec import boss_to_dict, new_boss_state
 from raid.config import Config
-from raid.errors import ErrorCode, ProtocolError, Rejection
+from raid.errors import ErrorCode, FieldError, ProtocolError, Rejection
 from raid.models import Character, RaidState, Roster
 
 _COMPACT = (",", ":")
@@ -82,36 +83,66 @@ async def create_raid(
     return RaidState(boss)
 
 
+def check_grant(config: Config, grant: CharacterGrant, path: str) -> None:
+    """One character against the configured stats and tags: ``FieldError`` naming the field.
+
+    ``path`` is where the character sits in its request (``characters[2]``), "" for none.
+    """
+    prefix = f"{path}." if path else ""
+    stats_known = config.rules.stats
+    unknown = sorted(set(grant.stats) - set(stats_known))
+    if unknown:
+        raise FieldError(
+            f"{prefix}stats",
+            f"unknown stat(s) {', '.join(unknown)} (known: {', '.join(stats_known)})",
+        )
+    negative = sorted(s for s, v in grant.stats.items() if v < 0)
+    if negative:
+        raise FieldError(f"{prefix}stats", f"negative value(s) for {', '.join(negative)}")
+    bad_tags = sorted(set(grant.tags) - config.rules.tags)
+    if bad_tags:
+        raise FieldError(
+            f"{prefix}tags",
+            f"unknown tag(s) {', '.join(bad_tags)} (known: {', '.join(sorted(config.rules.tags))})",
+        )
+    if not 1 <= grant.rarity <= MAX_RARITY:
+        raise FieldError(f"{prefix}rarity", f"must be 1 to {MAX_RARITY}, not {grant.rarity}")
+
+
 def validate_grants(
     config: Config, user_id: str, grants: Sequence[CharacterGrant]
 ) -> list[CharacterRow]:
-    """Check characters against the configured stats and tags; give ids to new ones."""
-    stats_known = frozenset(config.rules.stats)
-    tags_known = config.rules.tags
+    """Check characters (``check_grant``) and give ids to those without one (random)."""
     rows: list[CharacterRow] = []
     seen: set[str] = set()
     for index, grant in enumerate(grants):
         where = f"characters[{index}]"
-        unknown = sorted(set(grant.stats) - stats_known)
-        if unknown:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"{where}.stats: unknown stat(s) {unknown}")
-        negative = sorted(s for s, v in grant.stats.items() if v < 0)
-        if negative:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"{where}.stats: negative {negative}")
-        bad_tags = sorted(set(grant.tags) - tags_known)
-        if bad_tags:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"{where}.tags: unknown tag(s) {bad_tags}")
-        if not 1 <= grant.rarity <= MAX_RARITY:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"{where}.rarity: must be 1 to 5")
+        check_grant(config, grant, where)
         character_id = grant.character_id or uuid.uuid4().hex[:16]
         if character_id in seen:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"{where}: duplicate id {character_id}")
+            raise FieldError(where, f"duplicate id {character_id}")
         seen.add(character_id)
-        stats = {name: int(grant.stats.get(name, 0)) for name in config.rules.stats}
-        rows.append(
-            CharacterRow(character_id, user_id, grant.name, grant.rarity, stats, grant.tags)
-        )
+        rows.append(character_row(config, user_id, character_id, grant))
     return rows
+
+
+def character_row(
+    config: Config, user_id: str, character_id: str, grant: CharacterGrant
+) -> CharacterRow:
+    """The stored row of a checked grant: every configured stat present (missing ones 0)."""
+    stats = {name: int(grant.stats.get(name, 0)) for name in config.rules.stats}
+    return CharacterRow(character_id, user_id, grant.name, grant.rarity, stats, grant.tags)
+
+
+def stable_character_id(user_id: str, name: str, occurrence: int) -> str:
+    """An id for an imported character without one, the same at every import of the file.
+
+    From the owner, the name and which occurrence of that name it is for that owner (the
+    second "Knight" of a player gets another id than the first), so importing a file twice
+    updates the same characters instead of adding copies.
+    """
+    digest = hashlib.sha256(f"{user_id}\0{name}\0{occurrence}".encode()).hexdigest()
+    return f"imp-{digest[:16]}"
 
 
 def roster_of(rows: Sequence[CharacterRow]) -> Roster:

@@ -21,8 +21,8 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import orjson
 import pykka
@@ -39,6 +39,7 @@ from actors.broadcaster import (
 )
 from actors.calls import ActorCalls
 from actors.commit_feed import CommitFeed
+from actors.live_restore import restore_live
 from actors.loop_actor import LoopDispatcher
 from actors.messages import (
     CheckJournal,
@@ -72,6 +73,8 @@ from raid.strike import StrikeCommand
 from raid.views import strike_report
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 STATUS_TICK_S = 1.0
 REAP_EVERY_S = 5.0
@@ -129,6 +132,7 @@ class RaidService:
         self.parts: _Parts | None = None  # built by start()
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = False  # True once every unfinished raid is restored
+        self.final_snapshots = 0  # snapshots taken by stop() (shutdown summary)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -148,6 +152,7 @@ class RaidService:
         )
         snapshotter = Snapshotter.start(self.config.actors.strike_id_window)
         self.metrics.actors_live("other", 2)
+        snapshot_lock = asyncio.Lock()  # snapshots form a chain; a rewrite waits for one
         feeds: list[CommitFeed] = []  # the feed and the supervisor report to each other
         supervisor = RaidSupervisor(
             self.config,
@@ -159,6 +164,7 @@ class RaidService:
             self.players,
             on_journal=lambda items: feeds[0].journal_items(items),  # noqa: PLW0108 - built next
             on_status_changed=lambda *change: feeds[0].status_changed(*change),  # noqa: PLW0108
+            snapshot_lock=snapshot_lock,
         )
         feed = CommitFeed(
             self.config, self.db, self.clock, supervisor, self.players, broadcaster, snapshotter
@@ -174,7 +180,7 @@ class RaidService:
         supervisor.journal = feed.journal = journal
         journal.start()
         snapshots = SnapshotScheduler(
-            self.db, self.clock, self.metrics, bridge, snapshotter, supervisor.live
+            self.db, self.clock, self.metrics, bridge, snapshotter, supervisor.live, snapshot_lock
         )
         self.parts = _Parts(
             bridge,
@@ -215,7 +221,7 @@ class RaidService:
         if parts is None:
             return
         await parts.journal.stop()
-        await parts.snapshots.changed("final snapshot")
+        self.final_snapshots = await parts.snapshots.changed("final snapshot")
         self.players.stop_all()
         parts.dispatcher.close()
         parts.supervisor.stop_all()
@@ -246,8 +252,21 @@ class RaidService:
     def journal(self) -> JournalWriter:
         return self._parts().journal
 
+    @property
+    def replayed_entries(self) -> int:
+        """Journal entries replayed by restores (start-up summary)."""
+        return self.parts.supervisor.replayed_entries if self.parts is not None else 0
+
     async def restart(self, raid_id: str, reason: str) -> None:
         await self._parts().supervisor.restart(raid_id, reason)
+
+    async def rewrite(self, raid_id: str, change: Callable[[], Awaitable[_T]] | None) -> _T | None:
+        """Stop the raid, run ``change`` on its durable state, start it again (supervision)."""
+        return await self._parts().supervisor.rewrite(raid_id, change)
+
+    def publish_events(self, raid_id: str, events: list[dict[str, Any]]) -> None:
+        """Events for the raid's subscribers, outside any strike (e.g. ``resync``)."""
+        self._parts().feed.publish(raid_id, events)
 
     async def snapshot(self, raid_id: str) -> SnapshotInfo:
         """Save a snapshot of the raid as of its last committed journal entry."""
@@ -442,6 +461,9 @@ class RaidService:
         )
         await self.db.update_boss_raid_state(raid_id, status=status.value, ended_at=ended_at)
         return RaidStatus(status)
+
+    async def restore_to_snapshot(self, raid_id: str, snapshot_id: int) -> dict[str, Any]:
+        return await restore_live(self, raid_id, snapshot_id)
 
     async def end_raid_status(self, raid_id: str) -> str:
         return (await self.end_raid(raid_id)).value

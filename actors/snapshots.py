@@ -33,6 +33,7 @@ class SnapshotScheduler:
         bridge: LoopBridge,
         snapshotter: pykka.ActorRef[Any],
         live: dict[str, LiveRaid],
+        lock: asyncio.Lock,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -40,7 +41,7 @@ class SnapshotScheduler:
         self.bridge = bridge
         self.snapshotter = snapshotter  # builds the snapshots from its shadow states
         self.live = live  # the supervisor's live raids
-        self._lock = asyncio.Lock()  # one snapshot at a time (incremental chain)
+        self._lock = lock  # one snapshot at a time (incremental chain); rewrites hold it too
 
     async def every(self, interval_s: float) -> None:
         """Snapshot changed raids every ``interval_s`` seconds, forever (a task)."""
@@ -48,15 +49,18 @@ class SnapshotScheduler:
             await asyncio.sleep(interval_s)
             await self.changed("snapshot")
 
-    async def changed(self, what: str) -> None:
-        """Snapshot every live raid with journal entries since its last snapshot."""
+    async def changed(self, what: str) -> int:
+        """Snapshot every live raid with journal entries since its last snapshot; how many."""
+        taken = 0
         for raid_id, live in list(self.live.items()):
             if not live.needs_snapshot:
                 continue
             try:
                 await self.snapshot(raid_id)
+                taken += 1
             except RaidError as error:
                 log.error("%s of %s failed: %s", what, raid_id, error.message)
+        return taken
 
     async def snapshot(self, raid_id: str) -> SnapshotInfo:
         """Save a snapshot of the raid as of its last committed journal entry."""

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pykka
 
@@ -33,6 +33,8 @@ from raid.errors import Unavailable
 from raid.models import RaidState, RaidStatus
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -71,6 +73,7 @@ class RaidSupervisor:
         players: PlayerPool,
         on_journal: Callable[[list[Submission]], None],
         on_status_changed: StatusSink,
+        snapshot_lock: asyncio.Lock,
     ) -> None:
         self.config = config
         self.db = db
@@ -88,6 +91,8 @@ class RaidSupervisor:
         self._loading: dict[str, asyncio.Future[LiveRaid | None]] = {}
         self._generations: dict[str, int] = {}  # raid_id -> last generation started
         self._background: set[asyncio.Task[Any]] = set()
+        self.snapshot_lock = snapshot_lock  # held by snapshots: none may land after a rewrite
+        self.replayed_entries = 0  # journal entries replayed by restores (start-up summary)
 
     async def raid(self, raid_id: str) -> LiveRaid:
         """The running raid, restored on demand; ``unknown_raid`` if there is none."""
@@ -111,6 +116,7 @@ class RaidSupervisor:
             restored = await restore_raid(self.db, raid_id, self.clock())
             live = None
             if restored is not None:
+                self.replayed_entries += restored.replayed
                 if restored.replayed:
                     log.info(
                         "raid %s restored: snapshot seq %d + %d journal entries",
@@ -180,23 +186,49 @@ class RaidSupervisor:
         """Restart a raid from durable state (latest snapshot + committed journal)."""
         if raid_id in self._restarting:
             return
+        log.error("restarting raid %s: %s", raid_id, reason, extra={"raid": raid_id})
+        await self.rewrite(raid_id, None)
+
+    async def rewrite(self, raid_id: str, change: Callable[[], Awaitable[_T]] | None) -> _T | None:
+        """Stop the raid's actors, run ``change`` (a rewrite of its durable state, e.g. an
+        operator restore), and start the raid again from durable state.
+
+        With a ``change``, the old actor's entries not yet written are refused (their callers
+        get ``unavailable``), so nothing of the old state lands after the rewrite; the raid
+        comes back even if ``change`` fails. Requests meanwhile answer ``unavailable``.
+        """
+        if raid_id in self._restarting:
+            raise Unavailable(f"raid {raid_id} is restarting; try again")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._restarting[raid_id] = done
-        log.error("restarting raid %s: %s", raid_id, reason, extra={"raid": raid_id})
+        assert self.journal is not None
         try:
             live = self.live.pop(raid_id, None)
             self.players.stop_raid(raid_id)
             if live is not None:
                 live.ref.stop(block=False)
-                if live.last_entry is not None and self.journal is not None:
+                if change is not None:
+                    self.journal.reopen_raid(raid_id, live.generation + 1)  # retire the old one
+                if live.last_entry is not None:
                     with contextlib.suppress(JournalWriteFailed):
                         await self.journal.wait(live.last_entry)
-            assert self.journal is not None
             self.snapshotter.tell(Forget(raid_id))
-            restored = await restore_raid(self.db, raid_id, self.clock())
-            if restored is not None:
-                new = self.start_raid(restored.state, restored.source)
-                self.journal.reopen_raid(raid_id, new.generation)
+            # No snapshot of the old state may land after the change: wait for one in flight.
+            hold = self.snapshot_lock if change is not None else contextlib.nullcontext()
+            try:
+                async with hold:
+                    result = await change() if change is not None else None
+            finally:
+                restored = await restore_raid(self.db, raid_id, self.clock())
+                if restored is not None:
+                    new = self.start_raid(restored.state, restored.source)
+                    new.snapshot_seq = restored.snapshot_seq
+                    self.journal.reopen_raid(raid_id, new.generation)
+                    boss = restored.state.boss
+                    self.statuses[raid_id] = boss.status
+                    if boss.status.value != restored.row.status:
+                        self.on_status_changed(raid_id, boss.status, boss.ended_at)
+            return result
         finally:
             del self._restarting[raid_id]
             done.set_result(None)

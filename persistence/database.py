@@ -21,7 +21,7 @@ import time
 from collections.abc import Collection, Sequence
 from types import TracebackType
 
-from persistence import rows
+from persistence import rows, timeline
 from persistence.connections import ConnectionPool
 from persistence.errors import (
     DuplicatePlayerState,
@@ -31,13 +31,16 @@ from persistence.errors import (
     UnknownSnapshot,
 )
 from persistence.records import (
+    AuditedClaim,
+    AuditedStrike,
     CharacterRow,
     ClaimStatus,
     LoadedSnapshot,
     PendingReward,
     RaidRow,
+    RestoreInfo,
+    RestoreResult,
     RewardGrant,
-    RollbackResult,
     SchemaUpgrade,
     SnapshotInfo,
     StrikeRecord,
@@ -482,51 +485,58 @@ class Database:
             players=[(str(row[0]), str(row[1])) for row in players],
         )
 
-    async def rollback_to_snapshot(self, raid_id: str, snapshot_id: int) -> RollbackResult:
-        """Mark everything after the snapshot rolled back: strikes, their grants, snapshots.
+    async def restore_to_snapshot(
+        self, raid_id: str, snapshot_id: int, *, at: float, status_of: timeline.StatusOf
+    ) -> RestoreResult:
+        """Make the snapshot the raid's latest, in one transaction (``persistence.timeline``).
 
-        Rows are kept (marked, not deleted); claims are left alone. The raid's seq values
-        after the snapshot can then be journaled again.
+        Going back marks what follows the snapshot rolled back; going forward to a snapshot
+        an earlier restore rolled back brings its journal back. Rows are marked, never
+        deleted; claims that are not strike grants are left alone. ``status_of`` reads the
+        raid status and ``ended_at`` from the snapshot's raid state, written to ``boss_raids``.
         """
-        async with self._pool.transaction() as conn:
+        return await self._pool.run_transaction(
+            timeline.restore, raid_id, snapshot_id, at, status_of
+        )
+
+    async def list_restores(self, raid_id: str) -> list[RestoreInfo]:
+        async with self._pool.reading() as conn:
             found = list(
                 await conn.execute_fetchall(
-                    "SELECT seq FROM raid_snapshots "
-                    "WHERE raid_id = ? AND snapshot_id = ? AND rolled_back = 0",
-                    (raid_id, snapshot_id),
+                    "SELECT restore_id, at, snapshot_id, seq, rolled_back_strikes, "
+                    "restored_strikes FROM raid_restores WHERE raid_id = ? "
+                    "AND snapshot_id IS NOT NULL ORDER BY restore_id",
+                    (raid_id,),
                 )
             )
-            if not found:
-                raise UnknownSnapshot(raid_id, snapshot_id)
-            seq = int(found[0][0])
-            strikes = await conn.execute(
-                "UPDATE raid_strike_logs SET rolled_back = 1 "
-                "WHERE raid_id = ? AND rolled_back = 0 AND seq > ?",
-                (raid_id, seq),
+        return [RestoreInfo(*row) for row in found]
+
+    async def audit_strikes(
+        self, raid_id: str, *, user_id: str | None = None, strike_id: str | None = None
+    ) -> list[AuditedStrike]:
+        """Journaled strikes of the raid, rolled-back ones included, oldest first."""
+        where, params = "WHERE l.raid_id = ?", [raid_id]
+        if user_id is not None:
+            where += " AND l.user_id = ?"
+            params.append(user_id)
+        if strike_id is not None:
+            where += " AND l.strike_id = ?"
+            params.append(strike_id)
+        async with self._pool.reading() as conn:
+            found = await conn.execute_fetchall(
+                rows.AUDIT_SELECT + where + " ORDER BY l.id", params
             )
-            delivered = list(
-                await conn.execute_fetchall(
-                    "SELECT count(*) FROM raid_reward_claims WHERE raid_id = ? "
-                    "AND rolled_back = 0 AND strike_seq > ? AND acked_at IS NOT NULL",
-                    (raid_id, seq),
-                )
+        return [rows.audited_from_row(row) for row in found]
+
+    async def audit_claims(self, raid_id: str, user_id: str) -> list[AuditedClaim]:
+        """Every reward row of the player in the raid, rolled-back ones included, by id."""
+        async with self._pool.reading() as conn:
+            found = await conn.execute_fetchall(
+                f"SELECT {rows.AUDIT_CLAIM_COLUMNS} FROM raid_reward_claims "
+                "WHERE raid_id = ? AND user_id = ? ORDER BY id",
+                (raid_id, user_id),
             )
-            grants = await conn.execute(
-                "UPDATE raid_reward_claims SET rolled_back = 1 "
-                "WHERE raid_id = ? AND rolled_back = 0 AND strike_seq > ?",
-                (raid_id, seq),
-            )
-            snapshots = await conn.execute(
-                "UPDATE raid_snapshots SET rolled_back = 1 "
-                "WHERE raid_id = ? AND rolled_back = 0 AND snapshot_id > ?",
-                (raid_id, snapshot_id),
-            )
-        return RollbackResult(
-            rolled_back_strikes=strikes.rowcount,
-            rolled_back_grants=grants.rowcount,
-            rolled_back_delivered_grants=int(delivered[0][0]),
-            rolled_back_snapshots=snapshots.rowcount,
-        )
+        return [rows.audited_claim_from_row(row) for row in found]
 
     # -- maintenance -------------------------------------------------------------------------
 

@@ -9,13 +9,13 @@
           |    +-- SchemaTooNew    the file was written by a newer version of the server
           +-- DuplicateRaid        create_boss_raid with an existing raid_id
           +-- UnknownRaid          a row names a raid that does not exist
-          +-- UnknownSnapshot      the snapshot does not exist, belongs to another raid or
-          |                        was rolled back
+          +-- UnknownSnapshot      the snapshot does not exist or belongs to another raid
           +-- RosterConflict       a character_id is already owned by another user
           +-- DuplicatePlayerState create_player_raid_state for a version that exists
           +-- JournalWriteFailed   a journal entry was not committed (the lead maps it to
           |                        ``unavailable``)
           +-- DatabaseInUse        another process holds the database lock
+          +-- RestoreRefused       a restore that would leave the raid inconsistent
 
 sqlite3 errors that are not a caller's fault (disk full, database locked) are not wrapped:
 they reach the caller as ``sqlite3.Error``, except through the JournalWriter, which turns
@@ -67,7 +67,9 @@ class UnknownRaid(PersistenceError):
 
 class UnknownSnapshot(PersistenceError):
     def __init__(self, raid_id: str, snapshot_id: int) -> None:
-        super().__init__(f"raid {raid_id} has no (non-rolled-back) snapshot {snapshot_id}")
+        super().__init__(
+            f"raid {raid_id} has no snapshot {snapshot_id} (see `raid-server snapshots {raid_id}`)"
+        )
         self.raid_id = raid_id
         self.snapshot_id = snapshot_id
 
@@ -105,3 +107,7 @@ class DatabaseInUse(PersistenceError):
         super().__init__(f"database {path} is in use by a running server ({holder}); stop it first")
         self.path = path
         self.pid = pid  # the holder's pid as written in the lock file, if readable
+
+
+class RestoreRefused(PersistenceError):
+    """A restore was refused; nothing was changed. The message says why."""

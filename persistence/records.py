@@ -106,13 +106,33 @@ class ClaimStatus(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class RollbackResult:
-    """What rollback_to_snapshot marked as rolled back (rows are kept, never deleted)."""
+class RestoreResult:
+    """What restore_to_snapshot changed (rows are kept, never deleted: only marked)."""
 
+    restore_id: int | None  # None for a raid rolled back before restore history was kept
+    snapshot_id: int
+    seq: int  # the raid's strike count now
+    status: str  # the raid status recorded in the snapshot, now the raid's
+    rolled_forward: bool  # the snapshot had been rolled back by an earlier restore
     rolled_back_strikes: int
+    restored_strikes: int  # rolled-back strikes live again (rolling forward)
     rolled_back_grants: int  # strike grants rolled back with their strikes
-    rolled_back_delivered_grants: int  # of those, already acknowledged by the backend
+    restored_grants: int
+    rolled_back_delivered_grants: int  # rolled back, though acknowledged by the backend
     rolled_back_snapshots: int
+    restored_snapshots: int
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreInfo:
+    """One row of a raid's restore history."""
+
+    restore_id: int
+    at: float
+    snapshot_id: int
+    seq: int
+    rolled_back_strikes: int
+    restored_strikes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,3 +141,22 @@ class SchemaUpgrade:
 
     from_version: int
     to_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedStrike:
+    """A journaled strike as support sees it: rolled-back ones too, with its grant."""
+
+    record: StrikeRecord
+    rolled_back: bool
+    grant_acked_at: float | None  # when the backend acknowledged the strike's reward
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedClaim:
+    """A reward row of a player: granted with a strike (strike_seq) or claimed."""
+
+    grant: RewardGrant
+    strike_seq: int | None
+    acked_at: float | None
+    rolled_back: bool

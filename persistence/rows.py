@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 
 from persistence.records import (
+    AuditedClaim,
+    AuditedStrike,
     CharacterRow,
     PendingReward,
     RaidRow,
@@ -161,6 +163,26 @@ def strike_from_row(row: Row) -> StrikeRecord:
         result_json=row[16],
         grant=grant,
     )
+
+
+# Support audits: rolled-back strikes too, each with the grant of its own timeline (the grant
+# row inserted with it: same strike_seq, same rolled_back flag).
+AUDIT_SELECT = STRIKE_SELECT.replace(
+    "AND g.rolled_back = 0",
+    "AND g.rolled_back = l.rolled_back AND g.user_id = l.user_id "
+    "AND g.key = 'strike:' || l.strike_id",
+).replace("g.at ", "g.at, l.rolled_back, g.acked_at ")
+
+
+def audited_from_row(row: Row) -> AuditedStrike:
+    return AuditedStrike(strike_from_row(row), bool(row[21]), row[22])
+
+
+AUDIT_CLAIM_COLUMNS = "raid_id, user_id, key, bundle, at, strike_seq, acked_at, rolled_back"
+
+
+def audited_claim_from_row(row: Row) -> AuditedClaim:
+    return AuditedClaim(grant_from_row(row), row[5], row[6], bool(row[7]))
 
 
 GRANT_INSERT_COLUMNS = "raid_id, user_id, key, bundle, at, strike_seq"

@@ -6,7 +6,7 @@ transaction (an error leaves the file exactly as it was). A file whose version i
 ``LATEST_VERSION`` is refused with ``SchemaTooNew``. The version lives in ``schema_version``
 (one row).
 
-Current schema (version 2)::
+Current schema (version 3)::
 
     characters(character_id TEXT PK, user_id, name, rarity 1..5, stats JSON, tags JSON)
         index characters_by_user(user_id)
@@ -36,6 +36,13 @@ Current schema (version 2)::
                        PK(raid_id, user_id, snapshot_id), WITHOUT ROWID,
                        (raid_id, snapshot_id) -> raid_snapshots)
 
+    raid_restores(restore_id INTEGER PK AUTOINCREMENT, raid_id -> boss_raids, at,
+                  snapshot_id NULL, seq NULL, parent_restore_id NULL, strike_mark, claim_mark,
+                  snapshot_mark, rolled_back_strikes, restored_strikes)
+        index raid_restores_by_raid(raid_id, restore_id)
+            -- operator restores; the marks tell which timeline each row belongs to
+            -- (persistence.timeline). snapshot_id NULL: a raid rolled back before version 3
+
 Snapshots are incremental: a snapshot stores only the players changed since the previous
 one. The state of player U at snapshot K is U's row with the greatest snapshot_id <= K among
 the raid's snapshots that are not rolled back. WITHOUT ROWID keeps those rows clustered by
@@ -46,6 +53,8 @@ Version 1 (the first release) had plain UNIQUE constraints on (raid_id, seq) and
 rebuilds the two journal tables (SQLite cannot drop a table constraint), backfills strike_seq
 of ``strike:<strike_id>`` grants from the journal, and leaves every old reward pending
 (acked_at NULL): version 1 had no delivery feed, so none of them is known to be delivered.
+Migration 3 adds ``raid_restores``; a raid that version 2 had already rolled back gets a marker
+row (snapshot_id NULL): its rolled-back rows cannot be told apart, so it is never rolled forward.
 """
 
 from __future__ import annotations
@@ -238,7 +247,32 @@ ALTER TABLE raid_snapshots
 """,
 )
 
-MIGRATIONS: tuple[Migration, ...] = (MIGRATION_1, MIGRATION_2)
+MIGRATION_3 = Migration(
+    version=3,
+    description="restore history (roll a raid forward again to a rolled-back snapshot)",
+    script="""
+CREATE TABLE raid_restores (
+    restore_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    raid_id TEXT NOT NULL REFERENCES boss_raids (raid_id),
+    at REAL NOT NULL,
+    snapshot_id INTEGER,
+    seq INTEGER,
+    parent_restore_id INTEGER,
+    strike_mark INTEGER NOT NULL,
+    claim_mark INTEGER NOT NULL,
+    snapshot_mark INTEGER NOT NULL,
+    rolled_back_strikes INTEGER NOT NULL DEFAULT 0,
+    restored_strikes INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX raid_restores_by_raid ON raid_restores (raid_id, restore_id);
+INSERT INTO raid_restores (raid_id, at, strike_mark, claim_mark, snapshot_mark)
+SELECT raid_id, 0, 0, 0, 0 FROM boss_raids
+WHERE raid_id IN (SELECT raid_id FROM raid_strike_logs WHERE rolled_back = 1)
+   OR raid_id IN (SELECT raid_id FROM raid_snapshots WHERE rolled_back = 1);
+""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (MIGRATION_1, MIGRATION_2, MIGRATION_3)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 _CREATE_VERSION_TABLE = "CREATE TABLE schema_version (version INTEGER NOT NULL)"

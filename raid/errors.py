@@ -6,6 +6,7 @@
      +-- RaidError                 a request the server refuses; carries an ErrorCode
      |    +-- Rejection            the game rules refuse it (client's fault, state unchanged)
      |    +-- ProtocolError        the frame or its fields are malformed (bad_request, unknown_op)
+     |         +-- FieldError      bad_request naming one field: ``path: problem``
      |    +-- Unavailable          the server cannot serve it right now (server's fault)
      +-- ConfigError               invalid config: names the file, the key path and the problem
 
@@ -74,6 +75,19 @@ class Rejection(RaidError):
 
 class ProtocolError(RaidError):
     """The peer broke the protocol: malformed frame, wrong field types, unknown op."""
+
+
+class FieldError(ProtocolError):
+    """One field of a request or input file is wrong: ``path: problem``.
+
+    The path and the problem are kept apart so that other front ends (the CLI reading a
+    roster file) can say where the field came from in their own terms.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(ErrorCode.BAD_REQUEST, f"{path}: {problem}" if path else problem)
+        self.path = path  # dotted field path inside the request, "" for the request itself
+        self.problem = problem  # what is wrong with it
 
 
 class Unavailable(RaidError):

@@ -171,7 +171,32 @@ def team_options_view(
         view = character_to_dict(character)
         view["exhausted"] = player is not None and player.is_exhausted(character.character_id, now)
         view["contribution"] = float(context.contribution(character))
+        view["contribution_num"] = str(context.contribution_num(character))
         view["weak"] = not context.weaknesses.isdisjoint(character.tags)
         view["resisted"] = not context.resistances.isdisjoint(character.tags)
         characters.append(view)
-    return {"max_team_size": context.max_team_size, "characters": characters}
+    return {
+        "max_team_size": context.max_team_size,
+        "characters": characters,
+        "scoring": scoring_terms_view(context),
+    }
+
+
+def scoring_terms_view(context: ScoringContext) -> dict[str, Any]:
+    """The exact terms of ``ScoringContext.score`` and ``outcome`` under the current curses.
+
+    With them a client previews any team's score, damage and analysis points exactly as the
+    server will compute them (docs/protocol.md, ``team.options``). ``base_den`` and each
+    character's ``contribution_num`` are decimal strings: they can pass 2**53.
+    """
+    size = context.max_team_size
+    multipliers = [
+        [[m.numerator, m.denominator] for m in (context.multiplier(w, r) for r in range(size + 1))]
+        for w in range(size + 1)
+    ]
+    return {
+        "base_den": str(context.stat_den * context.tag_den),
+        "multipliers": multipliers,
+        "fortify": {a.value: [f.numerator, f.denominator] for a, f in context.fortify.items()},
+        "divisors": {a.value: d for a, d in context.divisors.items()},
+    }

@@ -11,6 +11,7 @@ from raid.errors import ErrorCode, ProtocolError
 from server.requests import (
     AdminRaidCreate,
     AdminRaidEnd,
+    AdminRaidRestore,
     AdminRequest,
     AdminRewardsAck,
     AdminRewardsPending,
@@ -37,6 +38,8 @@ async def run_admin(api: RaidApi, user_id: str, req: AdminRequest) -> dict[str, 
             return {"character_ids": await api.grant_roster(req.user_id, grants)}
         case AdminSnapshot():
             return await api.take_snapshot(req.raid_id)
+        case AdminRaidRestore():
+            return await api.restore_to_snapshot(req.raid_id, req.snapshot_id)
         case AdminRewardsPending():
             return {"rewards": await api.rewards_pending(req.limit)}
         case AdminRewardsAck():

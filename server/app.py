@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import functools
 import gc
 import logging
 import os
@@ -13,20 +15,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from websockets.asyncio.server import Server
+
 from actors.service import RaidService
 from persistence.database import Database
 from persistence.lock import DatabaseLock
 from raid.config import Config
-from server.demo import DEMO_PLAYERS, demo_user, seed_demo
+from server.demo import DEMO_PLAYERS, demo_tokens_json, demo_user, seed_demo
 from server.errors import StartupError
 from server.gateway import Gateway, GatewayConfig, serve
-from server.http import load_index_html, make_http_handler
+from server.http import HttpHandler, load_assets, load_index_html, make_http_handler
 from server.metrics import Metrics
-from server.tokens import issue_token
+from server.tokens import check_secret, issue_token
 
 log = logging.getLogger("raid.app")
 
-DEFAULT_SECRET = "change-me"
 SHUTDOWN_GRACE_S = 10.0
 
 
@@ -39,22 +42,43 @@ class ServeOptions:
     secret: str
 
 
-async def run(config: Config, options: ServeOptions) -> None:
-    """Serve until SIGTERM or SIGINT, then stop gracefully."""
-    if options.secret == DEFAULT_SECRET and not options.demo:
-        raise StartupError(
-            "refusing to start with the default secret: set RAID_SECRET or [server] secret "
-            "(or use --demo)"
-        )
+async def run(
+    config: Config, options: ServeOptions, listening: Callable[[], None] = lambda: None
+) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully.
+
+    ``listening`` is called once the port is open: before that, a failure means the server
+    never served (the CLI then removes the files it created).
+    """
+    try:
+        check_secret(options.secret, options.demo)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
     lock = DatabaseLock.acquire(options.db_path)
     tune_runtime()
     try:
-        await _serve(config, options)
+        await _serve(config, options, listening)
     finally:
         lock.release()
 
 
-async def _serve(config: Config, options: ServeOptions) -> None:
+async def _listen(gateway: Gateway, options: ServeOptions, handler: HttpHandler) -> Server:
+    try:
+        return await serve(gateway, options.host, options.port, handler)
+    except OSError as exc:
+        where = f"{options.host}:{options.port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"address {where} is already in use: another raid-server? "
+                f"(`ss -ltnp | grep :{options.port}` shows who); stop it or pick --port"
+            ) from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise StartupError(f"cannot listen on {where}: no such local address") from None
+        raise StartupError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+
+
+async def _serve(config: Config, options: ServeOptions, listening: Callable[[], None]) -> None:
+    started = time.perf_counter()
     db = await Database.open(
         options.db_path,
         synchronous=config.persistence.synchronous.value,
@@ -64,6 +88,7 @@ async def _serve(config: Config, options: ServeOptions) -> None:
     service = RaidService(config, db, metrics)
     try:
         await service.start()
+        restored_raids = len(service.live)  # before --demo may create one
         demo_raid = await seed_demo(service) if options.demo else None
         freeze_startup_state()
         cfg = config.server
@@ -82,24 +107,50 @@ async def _serve(config: Config, options: ServeOptions) -> None:
             ),
             metrics,
         )
-        handler = make_http_handler(lambda: service.ready, load_index_html(), metrics.render)
-        server = await serve(gateway, options.host, options.port, handler)
-        port = server.sockets[0].getsockname()[1] if server.sockets else options.port
-        log.info("listening", extra={"host": options.host, "port": port})
-        _banner(options, port, demo_raid)
-        stop = asyncio.Event()
+        demo_tokens = None
+        if demo_raid is not None:
+            demo_tokens = functools.partial(demo_tokens_json, options.secret, demo_raid)
+        handler = make_http_handler(
+            lambda: service.ready,
+            load_index_html(),
+            metrics.render,
+            assets=load_assets(),
+            demo_tokens=demo_tokens,
+        )
+        server = await _listen(gateway, options, handler)
+        listening()
+        stop = asyncio.Event()  # set by SIGTERM or SIGINT, from the moment the port is open
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        port = server.sockets[0].getsockname()[1] if server.sockets else options.port
+        log.info("listening", extra={"host": options.host, "port": port})
+        log.info(
+            "ready in %.2f s: %d raids restored, %d journal entries replayed; "
+            "serving on http://%s:%d/ (Ctrl+C to stop)",
+            time.perf_counter() - started,
+            restored_raids,
+            service.replayed_entries,
+            options.host,
+            port,
+            extra={"raids": restored_raids, "replayed": service.replayed_entries},
+        )
+        _banner(options, port, demo_raid)
         await stop.wait()
-        log.info("shutting down")
+        log.info("shutting down: closing %d connections", len(gateway.sessions))
         server.close(close_connections=False)
         await gateway.close_all()
         await asyncio.wait_for(server.wait_closed(), SHUTDOWN_GRACE_S)
     finally:
+        stopping = time.perf_counter()
         await service.stop()
         await db.close()
-    log.info("stopped")
+    log.info(
+        "stopped in %.2f s: journal flushed, %d final snapshots taken, database closed",
+        time.perf_counter() - stopping,
+        service.final_snapshots,
+        extra={"snapshots": service.final_snapshots},
+    )
 
 
 GC_THRESHOLD = (50_000, 50, 100)
@@ -156,6 +207,7 @@ def _banner(options: ServeOptions, port: int, demo_raid: str | None) -> None:
         f"  browser client: http://{options.host}:{port}/",
         f"  websocket:      ws://{options.host}:{port}/ws",
         f"  database:       {options.db_path}",
+        "  stop:           Ctrl+C (or SIGTERM): final snapshot, then exit",
     ]
     if demo_raid is not None:
         now = time.time()

@@ -1,313 +1,292 @@
 """The command line: ``python run_server.py COMMAND …``, also installed as ``raid-server``.
 
-Every command takes ``--config F`` (default ./config.toml) and ``--db F`` (default ./raid.db)
-after its name. Exit code 0 on success; otherwise a one-line reason on stderr and 1 (2 for bad
-arguments).
+Global options (``--config``, ``--db``, ``--log-format``, ``--log-level``) go before or after
+the command name. Exit codes: 0 success; 2 usage or bad input (a bad option, a missing or
+invalid file, an unknown raid or snapshot: fix the command line or the file); 1 the operation
+failed (database in use, address in use, a database or server error). Every failure is one
+line on stderr, ``raid-server: <reason>``, never a traceback, and a failed command removes the
+files it created (a new database and its lock file).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import os
-import sqlite3
-import sys
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+import contextlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
 
-from actors.raids import CharacterGrant, create_raid, validate_grants
-from actors.restore import RestoreError, restore_raid
-from persistence.database import Database
-from persistence.errors import PersistenceError
-from persistence.lock import DatabaseLock
-from raid.config import Config, load_config
-from raid.errors import ConfigError, RaidError
-from raid.lifecycle import status_at
-from server.app import ServeOptions, event_loop_factory, run
-from server.errors import StartupError
-from server.logs import configure_logging
-from server.requests import MAX_ID_LEN
-from server.tokens import ROLES, issue_token
+from raid.errors import FieldError
+from server.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
+from server.requests import as_id, as_time
+from server.simulate_cli import EXAMPLE as SIMULATE_EXAMPLE
+from server.simulate_cli import HELP as SIMULATE_HELP
+from server.simulate_cli import add_simulate_arguments
+from server.tokens import ROLES
+
+PROG = "raid-server"
 
 
-class UsageError(Exception):
-    """Bad arguments or input file: exit code 2."""
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``raid-server: <problem> (see raid-server … --help)``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: {message} (see `{self.prog} --help`)\n")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="raid-server", description="World-Threat Raid server")
+# -- argument types: checked by the parser, so a bad value never reaches a command ----------
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0 to 65535 (0 = any free), not {port}")
+    return port
+
+
+def _db_path(text: str) -> Path:
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; give a database file")
+    parent = path.parent
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"directory {parent} does not exist (for {text})")
+    return path
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return value
+
+
+def _identifier(text: str) -> str:
+    try:
+        return as_id(text, "")
+    except FieldError as exc:
+        raise argparse.ArgumentTypeError(exc.problem) from None
+
+
+def _iso_time(text: str) -> float:
+    """The wire's own time check (``as_time``): ISO 8601, a time without a zone is UTC."""
+    try:
+        return as_time(text, "")
+    except FieldError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO-8601 time: {text!r} (e.g. 2026-12-01T20:00:00Z)"
+        ) from None
+
+
+def _ws_url(text: str) -> str:
+    if not text.startswith(("ws://", "wss://")):
+        raise argparse.ArgumentTypeError(f"not a WebSocket URL: {text!r} (ws://HOST:PORT/ws)")
+    return text
+
+
+# -- the parser -------------------------------------------------------------------------------
+
+
+def _global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """The options every command takes. On commands their default is SUPPRESS, so a value
+    given before the command name is not overwritten by the command's default."""
+
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    group = parser.add_argument_group("global options (before or after the command)")
+    group.add_argument(
+        "--config",
+        default=default("config.toml"),
+        metavar="FILE",
+        help="config file (default ./config.toml; if that is missing, the shipped defaults)",
+    )
+    group.add_argument(
+        "--db",
+        type=_db_path,
+        default=default(Path("raid.db")),
+        metavar="FILE",
+        help="SQLite database (default ./raid.db)",
+    )
+    group.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=default("auto"),
+        help="auto (default): coloured text on a terminal, JSON lines otherwise",
+    )
+    group.add_argument(
+        "--log-level", choices=LOG_LEVELS, default=default("info"), help="default info"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="World-Threat Raid server and its operator tools.",
+        epilog="Exit codes: 0 success, 2 usage or bad input, 1 the operation failed. "
+        "Every command's --help shows an example.",
+    )
+    _global_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--config", default="config.toml", help="config file (./config.toml)")
-        sub.add_argument("--db", default="raid.db", help="SQLite database (./raid.db)")
+    def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _global_options(sub, defaults=False)
         return sub
 
-    serve = command("serve", "run the server")
+    serve = command("serve", "run the server", "raid-server serve --db raid.db --port 8765")
     serve.add_argument("--host", help="address to listen on (config [server] host)")
-    serve.add_argument("--port", type=int, help="port (config [server] port; 0 = any free)")
+    serve.add_argument(
+        "--port", type=_port, help="port 0-65535 (config [server] port; 0 = any free)"
+    )
     serve.add_argument("--demo", action="store_true", help="demo raid, players and tokens")
-    token = command("token", "print a signed token")
-    token.add_argument("--user", required=True)
+
+    token = command("token", "print a signed token", "RAID_SECRET=… raid-server token --user alice")
+    token.add_argument("--user", required=True, type=_identifier, help="user id, 1-64 chars")
     token.add_argument("--role", default="player", choices=sorted(ROLES))
-    token.add_argument("--ttl", type=float, help="lifetime in seconds")
-    roster = command("import-roster", "load characters from a JSON file")
+    token.add_argument("--ttl", type=_positive_float, help="lifetime in seconds")
+    token.add_argument(
+        "--demo", action="store_true", help="allow the default secret (for a --demo server)"
+    )
+
+    roster = command(
+        "import-roster",
+        "load characters from a JSON file (idempotent)",
+        "raid-server import-roster roster.json --url ws://127.0.0.1:8765/ws",
+    )
     roster.add_argument("file", metavar="FILE.json")
-    create = command("create-raid", "create a raid from a boss template")
+    roster.add_argument(
+        "--url", type=_ws_url, help="go through this running server (ws://HOST:PORT/ws)"
+    )
+
+    create = command(
+        "create-raid",
+        "create a raid from a boss template",
+        "raid-server create-raid --boss leviathan --start 2026-12-01T20:00:00Z",
+    )
     create.add_argument("--boss", required=True, help="boss template id")
-    create.add_argument("--start", help="ISO-8601 start (default now)")
-    create.add_argument("--end", help="ISO-8601 end (default start + duration_s)")
-    create.add_argument("--raid-id", help="raid id (default generated)")
-    snaps = command("snapshots", "list a raid's snapshots")
-    snaps.add_argument("raid_id")
-    restore = command("restore", "roll a raid back to a snapshot (server stopped)")
-    restore.add_argument("raid_id")
-    restore.add_argument("--snapshot", type=int, required=True, help="snapshot id")
-    status = command("status", "print raid state from the database")
-    status.add_argument("raid_id", nargs="?")
+    create.add_argument("--start", type=_iso_time, help="ISO-8601 start (default now)")
+    create.add_argument("--end", type=_iso_time, help="ISO-8601 end (default start + duration_s)")
+    create.add_argument("--raid-id", type=_identifier, help="raid id (default generated)")
+
+    snaps = command("snapshots", "list a raid's snapshots and restores", "raid-server snapshots r1")
+    snaps.add_argument("raid_id", type=_identifier)
+
+    restore = command(
+        "restore",
+        "move a raid back (or forward again) to a snapshot",
+        "raid-server restore r1 --snapshot 12 --url ws://127.0.0.1:8765/ws",
+    )
+    restore.add_argument("raid_id", type=_identifier)
+    restore.add_argument("--snapshot", type=_positive_int, required=True, help="snapshot id")
+    restore.add_argument(
+        "--url", type=_ws_url, help="restore live through this running server (ws://HOST:PORT/ws)"
+    )
+
+    status = command("status", "print raid state from the database", "raid-server status r1")
+    status.add_argument("raid_id", nargs="?", type=_identifier)
+
+    audit = command(
+        "audit",
+        "a player's strikes and rewards from the journal (for support)",
+        "raid-server audit r1 --user alice",
+    )
+    audit.add_argument("raid_id", type=_identifier)
+    audit.add_argument("--user", type=_identifier, help="the player's strikes and rewards")
+    audit.add_argument("--strike", type=_identifier, help="one strike in full, by strike id")
+    audit.add_argument("--json", action="store_true", help="JSON instead of text")
+
+    add_simulate_arguments(command("simulate", SIMULATE_HELP, SIMULATE_EXAMPLE))
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        config = load_config(args.config if Path(args.config).exists() else _missing(args))
-        handler = _COMMANDS[args.command]
-        return handler(args, config)
-    except (UsageError, ConfigError) as exc:
-        print(f"raid-server: {exc}", file=sys.stderr)
-        return 2
-    except (RaidError, PersistenceError, RestoreError, StartupError, OSError) as exc:
-        message = exc.message if isinstance(exc, RaidError) else str(exc)
-        print(f"raid-server: {message}", file=sys.stderr)
-        return 1
-    except sqlite3.DatabaseError as exc:
-        print(f"raid-server: {args.db}: {exc}", file=sys.stderr)
-        return 1
+# -- running a command ------------------------------------------------------------------------
 
 
-def _missing(args: argparse.Namespace) -> str | None:
-    """The shipped defaults stand in for a missing ./config.toml; an explicit file must exist."""
-    if args.config == "config.toml":
-        return None
-    raise ConfigError(args.config, "(file)", "no such file")
+class _NewFiles:
+    """The database files a command creates, removed again if the command fails.
 
+    Never someone else's: a database that appeared meanwhile is only removed if no server
+    holds its lock and it holds no raid and no character.
+    """
 
-def _secret(config: Config) -> str:
-    return os.environ.get("RAID_SECRET") or config.server.secret
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self.paths = [Path(f"{db_path}{suffix}") for suffix in ("", "-wal", "-shm", ".lock")]
+        self.existed = {path for path in self.paths if path.exists()}
+        self.keep = False  # set once the files hold something worth keeping
 
+    def remove(self) -> None:
+        if self.keep or all(path in self.existed or not path.exists() for path in self.paths):
+            return
+        from persistence.errors import DatabaseInUse
+        from persistence.lock import DatabaseLock
 
-def _serve(args: argparse.Namespace, config: Config) -> int:
-    configure_logging()
-    options = ServeOptions(
-        db_path=Path(args.db),
-        host=args.host or config.server.host,
-        port=config.server.port if args.port is None else args.port,
-        demo=args.demo,
-        secret=_secret(config),
-    )
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(run(config, options))
-    return 0
-
-
-def _token(args: argparse.Namespace, config: Config) -> int:
-    ttl = config.server.token_ttl_s if args.ttl is None else args.ttl
-    if ttl <= 0:
-        raise UsageError("--ttl must be positive")
-    if not 1 <= len(args.user) <= MAX_ID_LEN:
-        raise UsageError(f"--user must be 1 to {MAX_ID_LEN} characters")
-    print(issue_token(_secret(config), args.user, args.role, ttl, time.time()))
-    return 0
-
-
-def _with_db(
-    args: argparse.Namespace, config: Config, work: Callable[[Database], Awaitable[int]]
-) -> int:
-    path = Path(args.db)
-    if args.command != "create-raid" and not path.exists():
-        raise UsageError(f"no database at {path}")
-
-    async def go() -> int:
-        db = await Database.open(
-            path,
-            synchronous=config.persistence.synchronous.value,
-            busy_timeout_ms=config.persistence.busy_timeout_ms,
-        )
         try:
-            return await work(db)
+            lock = DatabaseLock.acquire(self.db_path)
+        except (DatabaseInUse, OSError):
+            return  # a server took it meanwhile: not ours to remove
+        try:  # unlinked while locked: a server starting now waits for no stale lock file
+            if self.db_path in self.existed:  # its -wal and -shm are SQLite's to manage
+                created = [path for path in self.paths[3:] if path not in self.existed]
+            elif not _holds_data(self.db_path):
+                created = [path for path in self.paths if path not in self.existed]
+            else:
+                created = []
+            for path in created:
+                path.unlink(missing_ok=True)
         finally:
-            await db.close()
-
-    return asyncio.run(go())
+            lock.release()
 
 
-def _import_roster(args: argparse.Namespace, config: Config) -> int:
-    entries = _read_roster_file(Path(args.file))
-    per_user: dict[str, list[CharacterGrant]] = {}
-    for index, entry in enumerate(entries):
-        user, grant = _roster_entry(entry, f"{args.file}[{index}]")
-        per_user.setdefault(user, []).append(grant)
-    rows = [
-        row for user, grants in per_user.items() for row in validate_grants(config, user, grants)
-    ]
+def _holds_data(db_path: Path) -> bool:
+    """Any raid or character in the file (unreadable counts as data: keep it)."""
+    import sqlite3
 
-    async def work(db: Database) -> int:
-        ids = await db.upsert_characters(rows)
-        print(f"imported {len(ids)} characters for {len(per_user)} players")
-        return 0
-
-    return _with_db(args, config, work)
-
-
-def _read_roster_file(path: Path) -> list[Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"no such file: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(data, list):
-        raise UsageError(f"{path}: must be a JSON array of characters")
-    return data
-
-
-def _roster_entry(entry: Any, where: str) -> tuple[str, CharacterGrant]:
-    if not isinstance(entry, dict):
-        raise UsageError(f"{where}: must be an object")
-    try:
-        user, name, rarity = entry["user_id"], entry["name"], entry["rarity"]
-        stats, tags = entry["stats"], entry.get("tags", [])
-    except KeyError as exc:
-        raise UsageError(f"{where}: missing {exc.args[0]}") from None
-    character_id = entry.get("character_id")
-    if not isinstance(user, str) or not 1 <= len(user) <= 64:
-        raise UsageError(f"{where}.user_id: must be a string of 1-64 characters")
-    if character_id is not None and (
-        not isinstance(character_id, str) or not 1 <= len(character_id) <= 64
-    ):
-        raise UsageError(f"{where}.character_id: must be a string of 1-64 characters")
-    if not isinstance(name, str) or not name:
-        raise UsageError(f"{where}.name: must be a non-empty string")
-    if isinstance(rarity, bool) or not isinstance(rarity, int):
-        raise UsageError(f"{where}.rarity: must be an integer")
-    if not isinstance(stats, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in stats.values()
-    ):
-        raise UsageError(f"{where}.stats: must be an object of integers")
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise UsageError(f"{where}.tags: must be a list of strings")
-    return user, CharacterGrant(character_id, name, rarity, stats, tuple(tags))
-
-
-def _parse_time(text: str | None, option: str) -> float | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option}: not an ISO-8601 time: {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-def _create_raid(args: argparse.Namespace, config: Config) -> int:
-    start = _parse_time(args.start, "--start")
-    end = _parse_time(args.end, "--end")
-
-    async def work(db: Database) -> int:
-        state = await create_raid(
-            db, config, args.boss, now=time.time(), start=start, end=end, raid_id=args.raid_id
-        )
-        print(state.boss.raid_id)
-        return 0
-
-    return _with_db(args, config, work)
-
-
-def _snapshots(args: argparse.Namespace, config: Config) -> int:
-    async def work(db: Database) -> int:
-        if await db.get_boss_raid_by_id(args.raid_id) is None:
-            raise UsageError(f"no raid {args.raid_id!r}")
-        print(f"{'id':>6} {'seq':>8}  {'time (UTC)':<20} {'hp':>12} {'strikes':>8}")
-        for info in await db.list_snapshots(args.raid_id):
-            when = datetime.fromtimestamp(info.taken_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-            print(
-                f"{info.snapshot_id:>6} {info.seq:>8}  {when:<20} {info.current_hp:>12} "
-                f"{info.strike_count:>8}"
+        if not db_path.exists():
+            return False
+        with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_schema")}
+            return any(
+                db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+                for table in ("boss_raids", "characters")
+                if table in tables
             )
-        return 0
-
-    return _with_db(args, config, work)
-
-
-def _restore(args: argparse.Namespace, config: Config) -> int:
-    lock = DatabaseLock.acquire(Path(args.db))
-    try:
-
-        async def work(db: Database) -> int:
-            if await db.get_boss_raid_by_id(args.raid_id) is None:
-                raise UsageError(f"no raid {args.raid_id!r}")
-            result = await db.rollback_to_snapshot(args.raid_id, args.snapshot)
-            snapshot = await db.load_snapshot(args.raid_id, args.snapshot)
-            if snapshot is not None:
-                boss = json.loads(snapshot.raid_state_json)
-                await db.update_boss_raid_state(
-                    args.raid_id, status=boss["status"], ended_at=boss["ended_at"]
-                )
-            print(
-                f"raid {args.raid_id} rolled back to snapshot {args.snapshot}: "
-                f"{result.rolled_back_strikes} strikes and {result.rolled_back_snapshots} "
-                "later snapshots marked rolled back"
-            )
-            if result.rolled_back_delivered_grants:
-                print(
-                    f"note: {result.rolled_back_delivered_grants} rolled-back strike rewards "
-                    "had already been acknowledged by the game backend"
-                )
-            return 0
-
-        return _with_db(args, config, work)
-    finally:
-        lock.release()
+    except sqlite3.Error:
+        return True
 
 
-def _status(args: argparse.Namespace, config: Config) -> int:
-    async def work(db: Database) -> int:
-        rows = await db.list_boss_raids()
-        if args.raid_id is not None:
-            rows = [r for r in rows if r.raid_id == args.raid_id]
-            if not rows:
-                raise UsageError(f"no raid {args.raid_id!r}")
-        now = time.time()
-        for row in rows:
-            restored = await restore_raid(db, row.raid_id, now)
-            if restored is None:
-                continue
-            boss = restored.state.boss
-            print(
-                f"{boss.raid_id}  {boss.name}  status={status_at(boss, now).value}  "
-                f"hp={boss.current_hp}/{boss.total_hp}  strikes={boss.strike_count}  "
-                f"analysis={boss.analysis_points} breakthroughs={boss.analysis_breakthroughs}  "
-                f"players={len(restored.state.players)}  curses={list(boss.active_curses)}"
-            )
-        return 0
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level, args.log_format)
+    files = _NewFiles(args.db)
+    args.new_files = files
+    from server.commands import run_command  # after parsing: `--help` and typos stay fast
 
-    return _with_db(args, config, work)
-
-
-_COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
-    "serve": _serve,
-    "token": _token,
-    "import-roster": _import_roster,
-    "create-raid": _create_raid,
-    "snapshots": _snapshots,
-    "restore": _restore,
-    "status": _status,
-}
+    code = run_command(args)
+    if code != 0:
+        files.remove()
+    return code

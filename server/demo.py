@@ -6,11 +6,15 @@ Deterministic (a fixed seed), so every ``make run`` shows the same players and c
 from __future__ import annotations
 
 import random
+import time
+
+import orjson
 
 from actors.raids import CharacterGrant
 from actors.service import RaidService
 from raid.models import RaidStatus
 from server.errors import StartupError
+from server.tokens import issue_token
 
 DEMO_PLAYERS = 20
 DEMO_SEED = 20261125
@@ -51,3 +55,27 @@ async def seed_demo(service: RaidService) -> str:
         raise StartupError(f"{config.source}: bosses: --demo needs at least one boss template")
     boss = next(iter(config.bosses))
     return await service.create_raid(boss)
+
+
+def demo_tokens_json(secret: str, raid_id: str, ttl_s: float = 86400) -> bytes:
+    """``GET /demo/tokens``: fresh tokens for every demo player and the operator.
+
+    Issued per request, so a demo server that runs for days still hands out valid tokens.
+    """
+    now = time.time()
+    accounts = [
+        {
+            "user_id": demo_user(i),
+            "role": "player",
+            "token": issue_token(secret, demo_user(i), "player", ttl_s, now),
+        }
+        for i in range(DEMO_PLAYERS)
+    ]
+    accounts.append(
+        {
+            "user_id": "admin",
+            "role": "admin",
+            "token": issue_token(secret, "admin", "admin", ttl_s, now),
+        }
+    )
+    return orjson.dumps({"raid_id": raid_id, "accounts": accounts})

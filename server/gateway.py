@@ -30,7 +30,7 @@ from raid.errors import ErrorCode, ProtocolError, RaidError
 from server.admin import run_admin
 from server.fanout import SessionFanout
 from server.frames import Format, decode_frame
-from server.http import HttpHandler
+from server.http import HttpHandler, log_access
 from server.metrics import Metrics
 from server.ratelimit import TokenBucket
 from server.requests import (
@@ -118,7 +118,7 @@ class Gateway:
         self._sessions.add(session)
         self.fanout.add(session)
         self.metrics.connections.inc()
-        logger.info("connected", extra=session.log_extra)
+        logger.debug("connected", extra=session.log_extra)  # the access line says it at INFO
         in_flight: set[asyncio.Task[None]] = set()
         loop = asyncio.get_running_loop()
         unauthenticated = loop.call_later(cfg.hello_timeout_s, self._hello_overdue, session)
@@ -310,6 +310,7 @@ async def serve(gateway: Gateway, host: str, port: int, http_handler: HttpHandle
         host,
         port,
         process_request=http_handler,
+        process_response=log_access,
         compression="deflate" if cfg.compression else None,
         max_size=cfg.max_frame_bytes,  # websockets closes with 1009 past this
         # A silent peer is dropped at most ping_interval + ping_timeout after it went quiet.

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Self, TypeVar
 
 from raid.config import Action
-from raid.errors import ErrorCode, ProtocolError
+from raid.errors import ErrorCode, FieldError, ProtocolError
 
 Rid = int | str
 """The client's request id, echoed in the reply."""
@@ -33,7 +33,7 @@ T = TypeVar("T")
 
 
 def _bad(path: str, problem: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.BAD_REQUEST, f"{path}: {problem}")
+    return FieldError(path, problem)
 
 
 def _is_utf8(text: str) -> bool:
@@ -292,7 +292,7 @@ class CharacterSpec:
 
     @classmethod
     def parse(cls, value: object, path: str) -> CharacterSpec:
-        f = Fields(as_map(value, path), prefix=f"{path}.")
+        f = Fields(as_map(value, path), prefix=f"{path}." if path else "")
         return cls(
             character_id=f.opt("character_id", as_id),
             name=f.req("name", as_id),
@@ -331,6 +331,20 @@ class AdminSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminRaidRestore:
+    op: ClassVar[str] = "admin.raid.restore"
+    raid_id: str
+    snapshot_id: int  # back to it, or forward again to one an earlier restore rolled back
+
+    @classmethod
+    def parse(cls, f: Fields) -> Self:
+        return cls(
+            raid_id=f.req("raid_id", as_id),
+            snapshot_id=f.req("snapshot_id", lambda v, p: as_int(v, p, lo=1)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class AdminRewardsPending:
     op: ClassVar[str] = "admin.rewards.pending"
     limit: int = 100
@@ -363,6 +377,7 @@ AdminRequest = (
     | AdminRaidEnd
     | AdminRosterGrant
     | AdminSnapshot
+    | AdminRaidRestore
     | AdminRewardsPending
     | AdminRewardsAck
 )
@@ -395,6 +410,7 @@ _ADMIN_PARSERS: dict[str, Callable[[Fields], Request]] = {
     AdminRaidEnd.op: AdminRaidEnd.parse,
     AdminRosterGrant.op: AdminRosterGrant.parse,
     AdminSnapshot.op: AdminSnapshot.parse,
+    AdminRaidRestore.op: AdminRaidRestore.parse,
     AdminRewardsPending.op: AdminRewardsPending.parse,
     AdminRewardsAck.op: AdminRewardsAck.parse,
 }

@@ -88,7 +88,7 @@ class Session:
 
     @property
     def log_extra(self) -> dict[str, Any]:
-        return {"conn": self.session_id, "user": self.user_id}
+        return {"conn": self.session_id[:8], "user": self.user_id}  # as in the access line
 
     def start(self) -> None:
         """Start the writer task; call once, from the connection handler."""

@@ -91,3 +91,26 @@ def verify_token(secret: str, token: str, now: float) -> TokenClaims:
     if exp <= now:
         raise _unauthenticated("token expired")
     return TokenClaims(user_id=user_id, role=str(role), exp=float(exp))
+
+
+DEFAULT_SECRET = "change-me"
+"""The shipped ``[server] secret``: fine for ``--demo``, refused anywhere else."""
+
+MIN_SECRET_LEN = 16
+
+
+def check_secret(secret: str, demo: bool) -> None:
+    """Refuse the default or a short secret outside ``--demo`` (one rule for serve and token).
+
+    Raises ``ValueError`` with the line that explains how to set one.
+    """
+    if demo:
+        return
+    how = (
+        f"set RAID_SECRET (or [server] secret in the config) to a random string of at least "
+        f"{MIN_SECRET_LEN} characters, e.g. RAID_SECRET=$(openssl rand -hex 32), or use --demo"
+    )
+    if secret == DEFAULT_SECRET:
+        raise ValueError(f"refusing the default secret {DEFAULT_SECRET!r}: {how}")
+    if len(secret) < MIN_SECRET_LEN:
+        raise ValueError(f"refusing a secret of {len(secret)} characters: {how}")

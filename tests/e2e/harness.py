@@ -128,8 +128,9 @@ def start_server(
     config_path: Path | None = None,
     db_path: Path | None = None,
     demo: bool = False,
+    port: int = 0,
 ) -> ServerProcess:
-    """Start a server on a free port and wait until /healthz answers 200."""
+    """Start a server (on a free port unless ``port``) and wait until /healthz answers 200."""
     config_path = config_path or write_config(directory)
     db_path = db_path or directory / "raid.db"
     stamp = time.monotonic_ns()
@@ -147,7 +148,7 @@ def start_server(
         "--host",
         "127.0.0.1",
         "--port",
-        "0",
+        str(port),
     ]
     if demo:
         command.append("--demo")

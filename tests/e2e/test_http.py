@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -47,9 +48,10 @@ def serve_once(config: Path, db: Path, env: dict[str, str]) -> subprocess.Comple
 def test_default_secret_is_refused_outside_demo(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "RAID_SECRET"}
     done = serve_once(write_config(tmp_path), tmp_path / "x.db", env)
-    assert done.returncode == 1
-    assert "default secret" in done.stderr
-    assert not (tmp_path / "x.db").exists()
+    assert done.returncode == 2  # a configuration problem: bad input
+    assert "default secret" in done.stderr and "RAID_SECRET" in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert list(tmp_path.glob("x.db*")) == []
 
 
 def test_bad_config_names_file_key_and_problem(tmp_path: Path) -> None:
@@ -73,6 +75,17 @@ async def test_demo_world(tmp_path: Path) -> None:
         client = await Client.connect(server)
         hello = await client.ok("hello", token=token_line.split(":", 1)[1].strip())
         assert hello["user_id"] == "player01"
+        status, content_type, body = server.http_get("/demo/tokens")  # the page's login picker
+        assert status == 200 and content_type == "application/json"
+        accounts = json.loads(body)["accounts"]
+        assert [a["user_id"] for a in accounts[:2]] + [accounts[-1]["role"]] == [
+            "player01",
+            "player02",
+            "admin",
+        ]
+        other = await Client.connect(server)
+        assert (await other.ok("hello", token=accounts[-1]["token"]))["role"] == "admin"
+        await other.close()
         raid = next(r for r in hello["raids"] if r["status"] == "active")
         options = await client.ok("team.options", raid_id=raid["raid_id"])
         assert 12 <= len(options["characters"]) <= 20

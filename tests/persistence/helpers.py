@@ -12,6 +12,11 @@ TIMEOUT_SCALE = float(os.environ.get("RAID_TEST_TIMEOUT_SCALE", "1"))
 TIMEOUT = 10.0 * TIMEOUT_SCALE
 
 
+def ACTIVE(raid_state_json: str) -> tuple[str, float | None]:
+    """``status_of`` for restores in tests whose raid state JSON is a placeholder."""
+    return "active", None
+
+
 def raid_row(
     raid_id: str = "raid-1", *, status: str = "active", created_at: float = 1.0
 ) -> RaidRow:

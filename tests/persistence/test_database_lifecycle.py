@@ -11,7 +11,7 @@ import pytest
 from persistence.database import Database
 from persistence.errors import DatabaseNotOpen, PersistenceError, SchemaError
 from persistence.schema import LATEST_VERSION
-from tests.persistence.helpers import character, grant, raid_row, strike
+from tests.persistence.helpers import ACTIVE, character, grant, raid_row, strike
 
 Call = Callable[[Database], Awaitable[object]]
 
@@ -47,7 +47,7 @@ EVERY_METHOD: dict[str, Call] = {
     ),
     "list_snapshots": lambda db: db.list_snapshots("raid-1"),
     "load_snapshot": lambda db: db.load_snapshot("raid-1"),
-    "rollback_to_snapshot": lambda db: db.rollback_to_snapshot("raid-1", 1),
+    "restore_to_snapshot": lambda db: db.restore_to_snapshot("raid-1", 1, at=1.0, status_of=ACTIVE),
     "checkpoint": lambda db: db.checkpoint(),
     "set_max_page_count": lambda db: db.set_max_page_count(100_000),
 }

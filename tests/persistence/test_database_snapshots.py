@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from persistence.database import Database
 from persistence.errors import DuplicatePlayerState, UnknownRaid, UnknownSnapshot
 from persistence.records import SnapshotInfo
-from tests.persistence.helpers import TIMEOUT_SCALE, grant, strike
+from tests.persistence.helpers import ACTIVE, grant, strike
 
 
 async def snapshot(
@@ -109,7 +108,7 @@ async def test_rollback_marks_later_history_and_frees_seqs(db: Database, raid_id
     pending = await db.pending_rewards()
     await db.ack_rewards([p.id for p in pending if p.key == "strike:s3"])
 
-    result = await db.rollback_to_snapshot(raid_id, kept.snapshot_id)
+    result = await db.restore_to_snapshot(raid_id, kept.snapshot_id, at=1.0, status_of=ACTIVE)
 
     assert (
         result.rolled_back_strikes,
@@ -138,8 +137,6 @@ async def test_rollback_marks_later_history_and_frees_seqs(db: Database, raid_id
     assert await db.load_snapshot(raid_id, later.snapshot_id) is None
     assert await db.get_player_raid_state(raid_id, "u1") == "at-2"
     assert await db.get_player_raid_state(raid_id, "u2") is None
-    with pytest.raises(UnknownSnapshot):
-        await db.rollback_to_snapshot(raid_id, later.snapshot_id)
 
     # The seqs and strike ids after the snapshot can be journaled again.
     replayed = [strike(raid_id, 3, user_id="u1", strike_id="s3"), strike(raid_id, 4)]
@@ -153,38 +150,86 @@ async def test_rollback_marks_later_history_and_frees_seqs(db: Database, raid_id
 
 
 async def test_rollback_to_an_unknown_snapshot_is_refused(db: Database, raid_id: str) -> None:
-    with pytest.raises(UnknownSnapshot, match="no \\(non-rolled-back\\) snapshot 42"):
-        await db.rollback_to_snapshot(raid_id, 42)
+    with pytest.raises(UnknownSnapshot, match="no snapshot 42"):
+        await db.restore_to_snapshot(raid_id, 42, at=1.0, status_of=ACTIVE)
     mine = await snapshot(db, raid_id, 0, [])
     with pytest.raises(UnknownSnapshot):
-        await db.rollback_to_snapshot("another-raid", mine.snapshot_id)
+        await db.restore_to_snapshot("another-raid", mine.snapshot_id, at=1.0, status_of=ACTIVE)
 
 
 async def test_rollback_to_the_latest_snapshot_changes_nothing(db: Database, raid_id: str) -> None:
     await db.add_raid_strike_logs([strike(raid_id, 1)])
     latest = await snapshot(db, raid_id, 1, [])
-    result = await db.rollback_to_snapshot(raid_id, latest.snapshot_id)
+    result = await db.restore_to_snapshot(raid_id, latest.snapshot_id, at=1.0, status_of=ACTIVE)
     assert (result.rolled_back_strikes, result.rolled_back_snapshots) == (0, 0)
 
 
-async def test_a_hundred_thousand_players_save_and_load_quickly(db: Database, raid_id: str) -> None:
+async def live_journal(db: Database, raid_id: str) -> list[tuple[int, str]]:
+    return [(r.seq, r.strike_id) for r in await db.get_raid_strike_logs_by_raid(raid_id)]
+
+
+async def test_restore_rolls_forward_across_timelines(db: Database, raid_id: str) -> None:
+    """s1 (seq 1) - s2 (seq 3) on the first timeline; back to s1; a second timeline up to
+    s3 (seq 2); back to s1 again; then forward to s2, to s3, and to s2 once more."""
+    await db.add_raid_strike_logs([strike(raid_id, 1, strike_id="a1")])
+    s1 = await snapshot(db, raid_id, 1, [("u1", "a-1")])
+    await db.add_raid_strike_logs([strike(raid_id, n, strike_id=f"a{n}") for n in (2, 3)])
+    s2 = await snapshot(db, raid_id, 3, [("u1", "a-3")])
+    first = [(1, "a1"), (2, "a2"), (3, "a3")]
+
+    back = await db.restore_to_snapshot(raid_id, s1.snapshot_id, at=2.0, status_of=ACTIVE)
+    assert (back.rolled_back_strikes, back.rolled_forward, back.rolled_back_snapshots) == (
+        2,
+        False,
+        1,
+    )
+    await db.add_raid_strike_logs([strike(raid_id, 2, strike_id="b2")])
+    s3 = await snapshot(db, raid_id, 2, [("u1", "b-2")])
+    await db.restore_to_snapshot(raid_id, s1.snapshot_id, at=3.0, status_of=ACTIVE)
+    assert await live_journal(db, raid_id) == [(1, "a1")]
+
+    forward = await db.restore_to_snapshot(raid_id, s2.snapshot_id, at=4.0, status_of=ACTIVE)
+    assert forward.rolled_forward
+    assert (forward.restored_strikes, forward.restored_grants) == (2, 2)
+    assert await live_journal(db, raid_id) == first
+    assert [s.snapshot_id for s in await db.list_snapshots(raid_id)] == [
+        s1.snapshot_id,
+        s2.snapshot_id,
+    ]
+    loaded = await db.load_snapshot(raid_id)
+    assert loaded is not None and loaded.info == s2 and loaded.players == [("u1", "a-3")]
+
+    sideways = await db.restore_to_snapshot(raid_id, s3.snapshot_id, at=5.0, status_of=ACTIVE)
+    assert (sideways.rolled_back_strikes, sideways.restored_strikes) == (2, 1)
+    assert await live_journal(db, raid_id) == [(1, "a1"), (2, "b2")]
+    assert [g.key for g in await db.list_player_rewards(raid_id, "user-1")] == [
+        "strike:a1",
+        "strike:b2",
+    ]
+    await db.restore_to_snapshot(raid_id, s2.snapshot_id, at=6.0, status_of=ACTIVE)
+    assert await live_journal(db, raid_id) == first
+    assert [r.snapshot_id for r in await db.list_restores(raid_id)] == [
+        s1.snapshot_id,
+        s1.snapshot_id,
+        s2.snapshot_id,
+        s3.snapshot_id,
+        s2.snapshot_id,
+    ]
+
+
+async def test_a_hundred_thousand_players_save_and_load(db: Database, raid_id: str) -> None:
+    """Correctness at scale; the time it takes is measured by ``bench.snapshot_restore``."""
     state = '{"personal_damage":123456,"personal_analysis":0,"strikes":12,"cooldown_until":0}'
     everyone = [(f"user-{n:06d}", state) for n in range(100_000)]
-    started = time.perf_counter()
     await snapshot(db, raid_id, 1, everyone)
-    save_seconds = time.perf_counter() - started
     await snapshot(db, raid_id, 2, everyone[::10])  # a tenth changed since
     changed = [(user, "changed") for user, _ in everyone[5::10]]
     latest = await snapshot(db, raid_id, 3, changed)
 
-    started = time.perf_counter()
     loaded = await db.load_snapshot(raid_id)
-    load_seconds = time.perf_counter() - started
 
     assert loaded is not None
     assert loaded.info == latest
     assert len(loaded.players) == 100_000
     assert loaded.players[5] == ("user-000005", "changed")
     assert loaded.players[6] == ("user-000006", state)
-    assert save_seconds < 2.0 * TIMEOUT_SCALE
-    assert load_seconds < 1.0 * TIMEOUT_SCALE

@@ -11,9 +11,9 @@ import pytest
 
 from persistence import schema
 from persistence.database import Database
-from persistence.errors import SchemaError, SchemaTooNew
+from persistence.errors import RestoreRefused, SchemaError, SchemaTooNew
 from persistence.records import SchemaUpgrade
-from tests.persistence.helpers import raid_row, strike
+from tests.persistence.helpers import ACTIVE, raid_row, strike
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -139,7 +139,9 @@ async def test_a_version_1_file_is_upgraded_with_its_data(db_path: Path) -> None
         assert loaded.players == [("u1", '{"s":1}')]
 
         # The new features work on the upgraded data: strike_seq was backfilled.
-        result = await db.rollback_to_snapshot("raid-1", loaded.info.snapshot_id)
+        result = await db.restore_to_snapshot(
+            "raid-1", loaded.info.snapshot_id, at=1.0, status_of=ACTIVE
+        )
         assert (result.rolled_back_strikes, result.rolled_back_grants) == (2, 2)
         await db.add_raid_strike_logs([strike("raid-1", 2, user_id="u1", strike_id="s2")])
         assert [r.seq for r in await db.get_raid_strike_logs_by_raid("raid-1")] == [1, 2]
@@ -207,3 +209,31 @@ async def test_a_damaged_version_table_is_refused(db_path: Path) -> None:
     conn.close()
     with pytest.raises(SchemaError, match="must hold one row, found 2"):
         await Database.open(db_path)
+
+
+async def test_a_raid_rolled_back_by_version_2_is_never_rolled_forward(tmp_path: Path) -> None:
+    """Version 2 kept no restore history: migration 3 marks such raids, and their rolled-back
+    snapshots stay rolled back while restores to live snapshots still work."""
+    path = tmp_path / "v2.db"
+    make_version_1_file(path)
+    await apply(path, schema.MIGRATIONS[:2])
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO raid_snapshots (raid_id, seq, taken_at, current_hp, strike_count, "
+            "raid_state) VALUES ('raid-1', 3, 3, 1, 3, '{}')"
+        )
+        conn.execute("UPDATE raid_strike_logs SET rolled_back = 1 WHERE seq = 3")
+        conn.execute("UPDATE raid_snapshots SET rolled_back = 1 WHERE seq = 3")
+        later = conn.execute("SELECT max(snapshot_id) FROM raid_snapshots").fetchone()[0]
+        kept = conn.execute("SELECT min(snapshot_id) FROM raid_snapshots").fetchone()[0]
+    conn.close()
+    db = await Database.open(path)
+    try:
+        with pytest.raises(RestoreRefused, match="older server version"):
+            await db.restore_to_snapshot("raid-1", later, at=1.0, status_of=ACTIVE)
+        result = await db.restore_to_snapshot("raid-1", kept, at=1.0, status_of=ACTIVE)
+        assert result.restore_id is None and result.rolled_back_strikes == 1
+        assert [r.seq for r in await db.get_raid_strike_logs_by_raid("raid-1")] == [1]
+        assert await db.list_restores("raid-1") == []
+    finally:
+        await db.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
+from typing import Any
 
 from raid.config import Action, Rules
 from raid.leaderboard import Leaderboards
@@ -163,6 +164,36 @@ def test_team_options_view(rules: Rules, state: RaidState) -> None:
         True,
     )
     assert [rows[c]["exhausted"] for c in "abc"] == [True, True, False]
+
+
+def preview(view: dict[str, Any], team: list[str], action: str) -> tuple[int, int]:
+    """What the browser client computes from ``team.options`` (server/static/preview.js)."""
+    terms = view["scoring"]
+    rows = {c["character_id"]: c for c in view["characters"]}
+    base_num = sum(int(rows[c]["contribution_num"]) for c in team)
+    weak = sum(rows[c]["weak"] for c in team)
+    resisted = sum(rows[c]["resisted"] for c in team)
+    p, q = terms["multipliers"][weak][resisted]
+    score = (base_num * p) // (int(terms["base_den"]) * q)
+    f_num, f_den = terms["fortify"][action]
+    return score, (score * f_num) // (f_den * terms["divisors"][action])
+
+
+def test_team_options_scoring_terms_reproduce_the_servers_numbers(
+    rules: Rules, state: RaidState
+) -> None:
+    state.boss.active_curses = ("drain_power", "suppress_fire", "dampen", "fortify_fight")
+    state.boss.weaknesses = ("striker",)
+    state.boss.resistances = ("water", "earth")
+    ctx = ScoringContext.build(rules, state.boss)
+    view = team_options_view(state, ctx, ROSTER, "u1", START)
+    assert len(view["scoring"]["multipliers"]) == view["max_team_size"] + 1
+    teams = [["a"], ["b"], ["c"], ["a", "b"], ["a", "c"], ["b", "c"], ["a", "b", "c"]]
+    for team in teams:
+        score = ctx.score(ROSTER[c] for c in team).score
+        for action in Action:
+            assert preview(view, team, action.value) == (score, ctx.outcome(action, score))
+    assert preview(view, ["a", "b", "c"], "fight") != preview(view, ["a", "b", "c"], "analyze")
 
 
 def test_analyze_report_has_points(rules: Rules, state: RaidState) -> None:

@@ -104,6 +104,9 @@ class TinyService:
     async def end_raid_status(self, raid_id: str) -> str:
         return "ended"
 
+    async def restore_to_snapshot(self, raid_id: str, snapshot_id: int) -> dict[str, Any]:
+        return {"snapshot_id": snapshot_id, "seq": 0}
+
     async def grant_roster(self, user_id: str, grants: list[CharacterGrant]) -> list[str]:
         return [g.character_id or "new" for g in grants]
 
