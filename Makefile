@@ -6,7 +6,7 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench bench-ws clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ test: lint typecheck unit
 
 bench: $(STAMP_TEST)
 	$(BIN)/python -m bench.rules_throughput
+
+# The server over WebSockets against a bare echo server, 100/500/1,000 clients (several minutes).
+bench-ws: $(STAMP_TEST)
+	$(BIN)/python -m bench.ws_throughput
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

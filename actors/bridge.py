@@ -16,9 +16,10 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,10 @@ class LoopBridge:
         self._lock = threading.Lock()  # guards _pending and _scheduled across threads
         self._scheduled = False  # a drain is already queued on the loop
         self._closed = False  # the loop is gone: posts are dropped (and logged)
+        self.thread_id = threading.get_ident()  # the loop's thread (create the bridge on it)
+
+    def on_loop_thread(self) -> bool:
+        return threading.get_ident() == self.thread_id
 
     def post(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` on the loop soon. Safe from any thread; never blocks."""
@@ -73,6 +78,14 @@ class LoopBridge:
         return Reply(self, future), future
 
 
+class Answer(Protocol[T_contra]):
+    """How an actor answers a request: a ``Reply`` to the loop, or a message to an actor."""
+
+    def set(self, value: T_contra) -> None: ...
+
+    def fail(self, error: BaseException) -> None: ...
+
+
 class Reply(Generic[T]):
     """An actor's way to answer an asyncio caller exactly once, from its own thread."""
 
@@ -88,10 +101,16 @@ class Reply(Generic[T]):
         return self._future
 
     def set(self, value: T) -> None:
-        self._bridge.post(_resolve, self._future, value)
+        if self._bridge.on_loop_thread():  # a loop actor answering: no crossing needed
+            _resolve(self._future, value)
+        else:
+            self._bridge.post(_resolve, self._future, value)
 
     def fail(self, error: BaseException) -> None:
-        self._bridge.post(_reject, self._future, error)
+        if self._bridge.on_loop_thread():
+            _reject(self._future, error)
+        else:
+            self._bridge.post(_reject, self._future, error)
 
 
 def _resolve(future: asyncio.Future[Any], value: Any) -> None:

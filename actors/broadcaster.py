@@ -3,8 +3,8 @@
 Every event of a raid takes the next ``seq`` here, so all subscribers see one contiguous
 sequence. ``hp`` updates are coalesced per raid (not per client) to at most
 ``hp_events_per_s``, always carrying the latest values. The actor never waits for a client: it
-posts each batch of events to the loop, where every subscriber's outbox takes it or, if the
-client stopped reading, closes it.
+posts each batch of events, with the ids of the raid's subscribers, to the loop, where the
+gateway's ``EventSink`` (actors.api) delivers them. It knows subscriber ids only, no sessions.
 
 Sequence numbers start, for each raid and each server run, at the current unix time in
 milliseconds: they keep rising across restarts, so a client resuming with a ``since_seq`` from
@@ -18,33 +18,26 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from actors.base import Actor
 
 log = logging.getLogger(__name__)
 
 
-class Subscriber(Protocol):
-    """A session as the broadcaster sees it: an id; only the loop touches the rest."""
+Deliver = Callable[[tuple[str, ...], list[dict[str, Any]]], None]
+"""Deliver events to subscribers; runs on the loop (the broadcaster posts it via the bridge)."""
 
-    @property
-    def session_id(self) -> str: ...
-
-
-Fanout = Callable[[list[Any], list[dict[str, Any]]], None]
-"""Deliver events to sessions; runs on the loop (the broadcaster posts it via the bridge)."""
-
-SubscribeReply = Callable[[Any, dict[str, Any], list[dict[str, Any]]], None]
-"""Push the subscribe reply, then the replayed events, to one session (on the loop)."""
+Subscribed = Callable[[str, dict[str, Any], list[dict[str, Any]]], None]
+"""A subscriber's subscribe reply fields, then the replayed events (on the loop)."""
 
 
 @dataclass(frozen=True, slots=True)
 class BroadcastSinks:
     post: Callable[..., None]
     """LoopBridge.post."""
-    fanout: Fanout
-    subscribe_reply: SubscribeReply
+    deliver: Deliver
+    subscribed: Subscribed
     coalesced: Callable[[int], None]
     """Count hp updates folded into a later one (metrics)."""
 
@@ -65,7 +58,7 @@ class Publish:
 @dataclass(frozen=True, slots=True)
 class Subscribe:
     raid_id: str
-    session: Any
+    subscriber_id: str
     since_seq: int | None
     rid: Any
 
@@ -73,12 +66,12 @@ class Subscribe:
 @dataclass(frozen=True, slots=True)
 class Unsubscribe:
     raid_id: str
-    session_id: str
+    subscriber_id: str
 
 
 @dataclass(frozen=True, slots=True)
-class DropSession:
-    session_id: str
+class DropSubscriber:
+    subscriber_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +83,7 @@ class FlushTick:
 class _Channel:
     seq: int  # last seq given out
     replay: deque[dict[str, Any]]  # the latest events, for since_seq resume
-    subscribers: dict[str, Any] = field(default_factory=dict)  # session_id -> session
+    subscribers: dict[str, None] = field(default_factory=dict)  # subscriber ids, in order
     hp_pending: Mapping[str, int] | None = None  # newest hp values not yet sent
     hp_last: float = 0.0  # when the last hp event went out
     hp_interval: float = 0.1  # 1 / hp_events_per_s
@@ -102,7 +95,7 @@ class BroadcasterActor(Actor):
         self.sinks = sinks  # how events leave this thread
         self.replay_size = replay_size  # events kept per raid for resume
         self.channels: dict[str, _Channel] = {}  # raid_id -> its channel
-        self.sessions: dict[str, set[str]] = {}  # session_id -> raids it follows
+        self.followed: dict[str, set[str]] = {}  # subscriber_id -> raids it follows
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Publish):
@@ -116,11 +109,11 @@ class BroadcasterActor(Actor):
         elif isinstance(message, Subscribe):
             self._subscribe(message)
         elif isinstance(message, Unsubscribe):
-            self._channel(message.raid_id).subscribers.pop(message.session_id, None)
-            self.sessions.get(message.session_id, set()).discard(message.raid_id)
-        elif isinstance(message, DropSession):
-            for raid_id in self.sessions.pop(message.session_id, set()):
-                self._channel(raid_id).subscribers.pop(message.session_id, None)
+            self._channel(message.raid_id).subscribers.pop(message.subscriber_id, None)
+            self.followed.get(message.subscriber_id, set()).discard(message.raid_id)
+        elif isinstance(message, DropSubscriber):
+            for raid_id in self.followed.pop(message.subscriber_id, set()):
+                self._channel(raid_id).subscribers.pop(message.subscriber_id, None)
         else:
             log.error("broadcaster: unexpected message %r", message)
         return None
@@ -146,7 +139,7 @@ class BroadcasterActor(Actor):
 
     def _send(self, channel: _Channel, events: list[dict[str, Any]]) -> None:
         if events and channel.subscribers:
-            self.sinks.post(self.sinks.fanout, list(channel.subscribers.values()), events)
+            self.sinks.post(self.sinks.deliver, tuple(channel.subscribers), events)
 
     def _publish(self, message: Publish) -> None:
         channel = self._channel(message.raid_id)
@@ -170,10 +163,10 @@ class BroadcasterActor(Actor):
 
     def _subscribe(self, message: Subscribe) -> None:
         channel = self._channel(message.raid_id)
-        session = message.session
-        channel.subscribers[session.session_id] = session
-        self.sessions.setdefault(session.session_id, set()).add(message.raid_id)
-        reply: dict[str, Any] = {"op": "raid.subscribe.ok", "rid": message.rid, "seq": channel.seq}
+        subscriber = message.subscriber_id
+        channel.subscribers[subscriber] = None
+        self.followed.setdefault(subscriber, set()).add(message.raid_id)
+        reply: dict[str, Any] = {"rid": message.rid, "seq": channel.seq}
         replay: list[dict[str, Any]] = []
         since = message.since_seq
         if since is not None and since < channel.seq:
@@ -184,4 +177,4 @@ class BroadcasterActor(Actor):
                 reply["resync"] = True
         elif since is not None and since > channel.seq:
             reply["resync"] = True
-        self.sinks.post(self.sinks.subscribe_reply, session, reply, replay)
+        self.sinks.post(self.sinks.subscribed, subscriber, reply, replay)

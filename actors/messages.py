@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from actors.bridge import Reply
+from actors.bridge import Answer
 from raid.models import PlayerRaidState, RaidStatus, Roster
 from raid.rewards import Claim
 from raid.strike import StrikeCommand, StrikeResult
@@ -21,7 +21,9 @@ from raid.strike import StrikeCommand, StrikeResult
 class StrikeRequest:
     command: StrikeCommand
     now: float
-    reply: Reply[Any] | None = None
+    reply: Answer[Any] | None = None
+    checked: bool = False
+    """The journal was searched for this strike_id and does not have it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +31,14 @@ class ClaimRequest:
     user_id: str
     key: str
     now: float
-    reply: Reply[Any] | None = None
+    reply: Answer[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class HubRequest:
     user_id: str
     now: float
-    reply: Reply[Any] | None = None
+    reply: Answer[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +46,14 @@ class TeamOptionsRequest:
     user_id: str
     roster: Roster
     now: float
-    reply: Reply[Any] | None = None
+    reply: Answer[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimableRequest:
     user_id: str
     now: float
-    reply: Reply[Any] | None = None
+    reply: Answer[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,19 +62,19 @@ class PlayerStateRequest:
 
     user_id: str
     now: float
-    reply: Reply[Any] | None = None
+    reply: Answer[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class EndRaidRequest:
     now: float
-    reply: Reply[Any] | None = None
+    reply: Answer[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SummaryRequest:
     now: float
-    reply: Reply[Any] | None = None
+    reply: Answer[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,12 @@ class DuplicateStrike:
     """A repeated strike_id whose report is no longer in memory: read it from the journal."""
 
     seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckJournal:
+    """A strike_id the RaidActor does not know, from a player whose older strike_ids are no
+    longer in memory: search the journal, then send the strike again ``checked``."""
 
 
 @dataclass(frozen=True, slots=True)

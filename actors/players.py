@@ -1,9 +1,9 @@
 """The pool of live PlayerActors: started on demand, stopped when idle, bounded in number.
 
-A PlayerActor is one OS thread (about 0.5 ms to start and real memory), so the pool keeps at
-most ``max_live`` of them: starting one more stops the least recently used. Its state lives in
-the RaidActor, so a stopped PlayerActor loses nothing; it is rebuilt on the player's next
-request. Runs on the loop thread only.
+A PlayerActor runs on the loop's dispatcher (no thread of its own) and costs a few KiB, so the
+pool may hold one per active player; ``max_live`` bounds memory only: starting one more stops
+the least recently used. Its state lives in the RaidActor, so a stopped PlayerActor loses
+nothing; it is rebuilt on the player's next request. Runs on the loop thread only.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Any
 
 import pykka
 
+from actors.batch_sender import BatchSender
+from actors.loop_actor import LoopDispatcher
 from actors.player_actor import Invalidate, PlayerActor
 
 log = logging.getLogger(__name__)
@@ -29,12 +31,15 @@ class PlayerPool:
         max_live: int,
         idle_s: float,
         safe_team_size: int,
+        strike_id_window: int,
         on_count: Callable[[int], None] = lambda _count: None,
     ) -> None:
         self.max_live = max_live  # PlayerActors alive at most
         self.idle_s = idle_s  # idle time after which a PlayerActor is stopped
         self.safe_team_size = safe_team_size  # team size no team_cap curse can refuse
+        self.strike_id_window = strike_id_window  # strike_ids each actor's cache keeps
         self.on_count = on_count  # reports the live count (metrics)
+        self.dispatcher: LoopDispatcher | None = None  # runs the actors; set once the loop runs
         self._live: OrderedDict[_Key, tuple[pykka.ActorRef[Any], float]] = OrderedDict()
         self._learned: dict[_Key, list[Any]] = {}  # outcomes to pass to a live PlayerActor
         self.started = 0  # PlayerActors started since boot
@@ -43,7 +48,7 @@ class PlayerPool:
     def __len__(self) -> int:
         return len(self._live)
 
-    def get(self, raid_id: str, user_id: str, raid: pykka.ActorRef[Any]) -> pykka.ActorRef[Any]:
+    def get(self, raid_id: str, user_id: str, raid: BatchSender) -> pykka.ActorRef[Any]:
         """The player's actor in that raid, started if needed; marks it used now."""
         key = (raid_id, user_id)
         entry = self._live.get(key)
@@ -54,14 +59,18 @@ class PlayerPool:
             return entry[0]
         while len(self._live) >= self.max_live:
             self._stop_oldest()
-        ref = PlayerActor.start(raid_id, user_id, raid, self.safe_team_size)
+        if self.dispatcher is None:
+            raise RuntimeError("the player pool has no dispatcher yet")
+        ref = PlayerActor.start(
+            self.dispatcher, raid_id, user_id, raid, self.safe_team_size, self.strike_id_window
+        )
         self._live[key] = (ref, now)
         self.started += 1
         self.on_count(len(self._live))
         return ref
 
     def checkout(
-        self, raid_id: str, user_id: str, raid: pykka.ActorRef[Any]
+        self, raid_id: str, user_id: str, raid: BatchSender
     ) -> tuple[pykka.ActorRef[Any], tuple[Any, ...]]:
         """``get``, plus the outcomes the actor has not seen yet (handed over once)."""
         ref = self.get(raid_id, user_id, raid)

@@ -1,8 +1,10 @@
 """RaidActor: the one authoritative owner of a raid's state.
 
-It processes its inbox strictly one message at a time. For a strike it calls the pure rules
-(``decide_strike`` then ``apply_strike``), hands the journal entry to the loop *before* it
-replies (so the journal sees entries in seq order), and never does I/O itself.
+It processes its inbox strictly one message at a time; the loop sends its messages in
+batches (``actors.batch_sender``), which it handles one message at a time, in order. For a
+strike it calls the pure rules (``decide_strike`` then ``apply_strike``) and puts the journal
+entry in its outbox; the outbox goes to the loop in one crossing per handled batch, in seq
+order, and each accepted strike is answered from there once committed. It never does I/O.
 
 If a handler fails unexpectedly the state may be half-changed, so the actor answers
 ``unavailable``, reports the crash and stops; the directory restarts the raid from durable
@@ -19,10 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.base import Actor
-from actors.bridge import Reply
+from actors.batch_sender import Batch
+from actors.bridge import Answer
 from actors.inbox import fail_pending
 from actors.journaling import claim_record, strike_record
 from actors.messages import (
+    CheckJournal,
     ClaimableRequest,
     ClaimOutcome,
     ClaimRequest,
@@ -47,6 +51,7 @@ from raid.models import RaidState, RaidStatus
 from raid.rewards import apply_claim, claimable, decide_claim
 from raid.scoring import ScoringContext
 from raid.strike import apply_strike, changes_scoring, decide_strike
+from raid.strike_ids import maybe_older_repeat
 from raid.views import hub_view, strike_events, team_options_view
 
 log = logging.getLogger(__name__)
@@ -54,19 +59,23 @@ log = logging.getLogger(__name__)
 ANSWERED_ON_COMMIT = object()
 """A handler's result meaning: the Reply is answered later (an accepted strike, on commit)."""
 
-RECENT_RESULTS = 50_000
-"""Accepted strikes kept in memory to answer repeated strike_ids without a journal read."""
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A journal entry for the loop's JournalWriter; with a reply, the request to answer
+    with ``answer`` once the entry is committed (``unavailable`` if it never is)."""
+
+    entry: JournalEntry
+    reply: Answer[Any] | None = None
+    answer: Any = None
 
 
 @dataclass(frozen=True, slots=True)
 class RaidSinks:
     """Where a RaidActor sends what leaves it; each callable is safe from the actor thread."""
 
-    submit: Callable[[JournalEntry], None]
-    """Hand a journal entry to the loop's JournalWriter (in order)."""
-    accepted: Callable[[JournalEntry, Reply[Any], Any], None]
-    """Like ``submit``, and answer ``reply`` with the outcome once the entry is committed:
-    one crossing to the loop per accepted strike instead of two."""
+    journal: Callable[[list[Submission]], None]
+    """Hand journal entries to the loop's JournalWriter, in order: one crossing per batch."""
     status_changed: Callable[[str, RaidStatus, float | None], None]
     """The raid's status changed (expiry, operator end), with the boss's ``ended_at``.
     A victory is not reported here: it is known once its strike is committed."""
@@ -89,6 +98,9 @@ class RaidActor(Actor):
         generation: int,
         sinks: RaidSinks,
         rng: random.Random | None = None,
+        *,
+        recent_outcomes: int = 10_000,
+        strike_id_window: int | None = None,
     ) -> None:
         super().__init__()
         self.rules = rules  # the shared game rules (immutable)
@@ -99,7 +111,10 @@ class RaidActor(Actor):
         self.boards = Leaderboards.of(state.players.values())  # derived index, rebuilt on start
         self.context = ScoringContext.build(rules, state.boss)  # rebuilt when curses change
         self.recent: OrderedDict[tuple[str, str], StrikeOutcome] = OrderedDict()
+        self.recent_outcomes = recent_outcomes  # bound of ``recent``
+        self.strike_id_window = strike_id_window  # latest strike_ids per player kept in memory
         self.broken = False  # a handler failed mid-change: answer nothing more from this state
+        self.outbox: list[Submission] = []  # journal entries not yet handed to the loop
         self._handlers: dict[type[Any], Callable[[Any], Any]] = {
             StrikeRequest: lambda message: self._strike(message, message.reply),
             ClaimRequest: self._claim,
@@ -117,6 +132,22 @@ class RaidActor(Actor):
         return self.state.boss.raid_id
 
     def on_receive(self, message: Any) -> Any:
+        """Handle a message (or each message of a ``Batch``), then hand the outbox over."""
+        try:
+            if type(message) is Batch:
+                for item in message.messages:
+                    self._handle(item)
+                return None
+            return self._handle(message)
+        finally:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.outbox:
+            outbox, self.outbox = self.outbox, []
+            self.sinks.journal(outbox)
+
+    def _handle(self, message: Any) -> Any:
         """Run the message's handler; answer through its Reply, or return to an ``ask``.
 
         Refusals are answers, not failures: under ``ask`` a ``RaidError`` is *returned*, so
@@ -138,6 +169,10 @@ class RaidActor(Actor):
         except RaidError as error:
             if reply is None:
                 return error
+            # Entries accepted before this refusal reach the loop before it: an
+            # already_claimed then finds the claim it collides with (RaidService.rewards_claim
+            # answers it only once that claim is committed).
+            self._flush()
             reply.fail(error)
             return None
         except Exception as exc:
@@ -146,6 +181,7 @@ class RaidActor(Actor):
             if reply is not None:
                 reply.fail(failure)
             self.broken = True
+            self._flush()  # entries accepted before the crash reach the journal before the news
             self.sinks.crashed(self.raid_id, self.generation, exc)
             self.stop()
             return failure if reply is None else None
@@ -159,8 +195,8 @@ class RaidActor(Actor):
     # -- handlers ---------------------------------------------------------------------------
 
     def _strike(
-        self, message: StrikeRequest, reply: Reply[Any] | None
-    ) -> StrikeOutcome | DuplicateStrike | object:
+        self, message: StrikeRequest, reply: Answer[Any] | None
+    ) -> StrikeOutcome | DuplicateStrike | CheckJournal | object:
         """Decide and apply a strike. With ``reply``, a new accepted strike is handed to the
         loop with it and answered once committed: ``ANSWERED_ON_COMMIT`` is returned."""
         command = message.command
@@ -170,8 +206,14 @@ class RaidActor(Actor):
             if known is not None:
                 return known
             return DuplicateStrike(player.strike_ids[command.strike_id])
+        if (
+            player is not None
+            and not message.checked
+            and maybe_older_repeat(player, command.strike_id)
+        ):
+            return CheckJournal()
         result = decide_strike(self.rules, self.state, self.context, command, message.now, self.rng)
-        apply_strike(self.state, result, self.boards)
+        apply_strike(self.state, result, self.boards, self.strike_id_window)
         if changes_scoring(result):
             self.context = ScoringContext.build(self.rules, self.state.boss)
         entry = JournalEntry(
@@ -186,19 +228,16 @@ class RaidActor(Actor):
             raid_active=self.state.boss.status is RaidStatus.ACTIVE,
             event_end=self.state.boss.event_end,
         )
-        if reply is None:
-            self.sinks.submit(entry)
-        else:
-            self.sinks.accepted(entry, reply, outcome)
+        self.outbox.append(Submission(entry, reply, outcome))
         self._remember(command.user_id, command.strike_id, outcome)
         return outcome if reply is None else ANSWERED_ON_COMMIT
 
     def _remember(self, user_id: str, strike_id: str, outcome: StrikeOutcome) -> None:
         self.recent[(user_id, strike_id)] = outcome
-        if len(self.recent) > RECENT_RESULTS:
+        if len(self.recent) > self.recent_outcomes:
             self.recent.popitem(last=False)
 
-    def _claim(self, message: ClaimRequest) -> ClaimOutcome:
+    def _claim(self, message: ClaimRequest) -> ClaimOutcome | object:
         claim = decide_claim(self.rules, self.state, message.user_id, message.key, message.now)
         apply_claim(self.state, claim)
         entry = JournalEntry(
@@ -207,8 +246,9 @@ class RaidActor(Actor):
             record=claim_record(claim),
             payload=claim,
         )
-        self.sinks.submit(entry)
-        return ClaimOutcome(claim, entry)
+        outcome = ClaimOutcome(claim, entry)
+        self.outbox.append(Submission(entry, message.reply, outcome))
+        return outcome if message.reply is None else ANSWERED_ON_COMMIT
 
     def _hub(self, message: HubRequest) -> dict[str, Any]:
         return hub_view(self.rules, self.state, self.boards, message.user_id, message.now)
@@ -233,6 +273,7 @@ class RaidActor(Actor):
         before = boss.status
         status = end_raid(boss, message.now)
         if status is not before:
+            self._flush()
             self.sinks.status_changed(self.raid_id, status, boss.ended_at)
         return status, boss.ended_at
 
@@ -250,4 +291,5 @@ class RaidActor(Actor):
     def _tick(self, message: Tick) -> None:
         changed = advance_status(self.state.boss, message.now)
         if changed is not None:
+            self._flush()
             self.sinks.status_changed(self.raid_id, changed, self.state.boss.ended_at)

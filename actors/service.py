@@ -1,10 +1,17 @@
-"""RaidService: the asyncio facade the gateway calls; it owns and supervises the actors.
+"""RaidService: the raids behind the one interface the gateway uses (actors.api.RaidApi).
 
-It runs on the event loop. It never blocks on an actor: requests go out with ``tell`` and a
-``Reply`` (actors.bridge) and come back as asyncio futures. It also wires the edges together:
-journal commits feed the broadcaster and the snapshotter, raid actors that crash or whose
-journal batch failed are restarted from durable state, and a clock drives raid status changes,
-hp coalescing, snapshots and idle PlayerActor eviction.
+It runs on the event loop and never blocks on an actor: requests go out with ``tell`` and a
+``Reply`` and come back as asyncio futures (actors.calls). It builds and owns the parts, each
+in a file that says what it does:
+
+- actors/supervision.py   live raids: restore on demand, start, restart when broken
+- actors/commit_feed.py   RaidActor journal entries -> JournalWriter -> answers, events,
+                          shadow state, status changes
+- actors/snapshots.py     snapshot scheduling
+- actors/rosters.py       the roster cache
+- actors/calls.py         requests to actors and their deadlines
+
+and a clock drives raid status changes, hp coalescing and idle PlayerActor eviction.
 """
 
 from __future__ import annotations
@@ -14,153 +21,117 @@ import contextlib
 import json
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import orjson
 import pykka
 
+from actors.api import EventSink, Rid, Telemetry
 from actors.bridge import LoopBridge, Reply
 from actors.broadcaster import (
     BroadcasterActor,
     BroadcastSinks,
-    DropSession,
+    DropSubscriber,
     FlushTick,
-    Publish,
     Subscribe,
     Unsubscribe,
 )
+from actors.calls import ActorCalls
+from actors.commit_feed import CommitFeed
 from actors.live_restore import restore_live
+from actors.loop_actor import LoopDispatcher
 from actors.messages import (
+    CheckJournal,
     ClaimableRequest,
     ClaimOutcome,
     DuplicateStrike,
     EndRaidRequest,
     HubRequest,
     StrikeOutcome,
+    StrikeRequest,
     TeamOptionsRequest,
     Tick,
 )
 from actors.player_actor import PlayerClaim, PlayerStrike
 from actors.players import PlayerPool
-from actors.raid_actor import RaidActor, RaidSinks, StrikePayload
-from actors.raids import CharacterGrant, create_raid, not_found, roster_of, validate_grants
-from actors.restore import RestoreError, StateSource, restore_raid, unknown_curses
-from actors.snapshotter import (
-    Capture,
-    Committed,
-    Forget,
-    Saved,
-    SnapshotData,
-    Snapshotter,
-    StatusChanged,
-    Track,
-)
+from actors.raids import CharacterGrant, create_raid, validate_grants
+from actors.restore import restore_raid
+from actors.rosters import RosterCache
+from actors.snapshots import SnapshotScheduler
+from actors.snapshotter import Snapshotter
+from actors.supervision import LiveRaid, RaidSupervisor
 from persistence.database import Database
 from persistence.errors import JournalWriteFailed, RosterConflict
 from persistence.journal import JournalEntry, JournalWriter
 from persistence.records import SnapshotInfo
 from raid.codec import result_from_dict
-from raid.config import Config, CurseKind
-from raid.errors import ErrorCode, ProtocolError, RaidError, Rejection, Unavailable
-from raid.models import RaidState, RaidStatus, Roster
-from raid.strike import StrikeCommand, StrikeResult
+from raid.config import Action, Config, CurseKind
+from raid.errors import ErrorCode, Rejection, Unavailable
+from raid.models import RaidStatus, Roster
+from raid.strike import StrikeCommand
 from raid.views import strike_report
-from server.frames import Format, encode_frame
-from server.metrics import Metrics
-from server.requests import (
-    AdminRaidCreate,
-    AdminRaidEnd,
-    AdminRaidRestore,
-    AdminRequest,
-    AdminRewardsAck,
-    AdminRewardsPending,
-    AdminRosterGrant,
-    AdminSnapshot,
-    Rid,
-    Strike,
-)
-from server.session import Session
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-
-REQUEST_TIMEOUT_S = 30.0
-"""An actor that has not answered by then is presumed dead: the caller gets ``unavailable``."""
-
-ROSTER_CACHE = 100_000
-"""Rosters kept in memory (players)."""
-
 STATUS_TICK_S = 1.0
 REAP_EVERY_S = 5.0
 
 
-@dataclass(slots=True)
-class LiveRaid:
-    """A raid with a running RaidActor."""
+class _Parts:
+    """What start() builds once the loop runs."""
 
-    raid_id: str
-    ref: pykka.ActorRef[Any]
-    generation: int
-    hp_events_per_s: float
-    total_hp: int
-    last_entry: JournalEntry | None = None  # the newest entry submitted for this raid
-    committed_seq: int = 0  # the raid's last committed strike
-    snapshot_seq: int = 0  # the seq of its latest snapshot
-
-    @property
-    def needs_snapshot(self) -> bool:
-        return self.committed_seq != self.snapshot_seq
-
-
-@dataclass(slots=True)
-class _Batch:
-    results: list[StrikeResult] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    def __init__(
+        self,
+        bridge: LoopBridge,
+        dispatcher: LoopDispatcher,
+        calls: ActorCalls,
+        supervisor: RaidSupervisor,
+        feed: CommitFeed,
+        journal: JournalWriter,
+        snapshots: SnapshotScheduler,
+        broadcaster: pykka.ActorRef[Any],
+        snapshotter: pykka.ActorRef[Any],
+    ) -> None:
+        self.bridge = bridge
+        self.dispatcher = dispatcher
+        self.calls = calls
+        self.supervisor = supervisor
+        self.feed = feed
+        self.journal = journal
+        self.snapshots = snapshots
+        self.broadcaster = broadcaster
+        self.snapshotter = snapshotter
 
 
 class RaidService:
-    """Implements server.gateway.RaidServiceProtocol."""
+    """Implements actors.api.RaidApi."""
 
     def __init__(
         self,
         config: Config,
         db: Database,
-        metrics: Metrics,
+        metrics: Telemetry,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config  # validated configuration
-        self.rules = config.rules  # the game rules shared by every raid
         self.db = db  # opened Database
-        self.metrics = metrics  # Prometheus metrics
+        self.metrics = metrics  # where the actors report their counts and durations
         self.clock = clock  # wall clock (unix seconds) handed to the rules as ``now``
-        self.live: dict[str, LiveRaid] = {}  # raid_id -> running raid
-        self.statuses: dict[str, RaidStatus] = {}  # raid_id -> status, as this server knows it
-        self._restarting: dict[str, asyncio.Future[None]] = {}  # raid_id -> done when back
-        self._loading: dict[str, asyncio.Future[LiveRaid | None]] = {}
-        self._generations: dict[str, int] = {}  # raid_id -> last generation started
-        self._rosters: OrderedDict[str, Roster] = OrderedDict()  # user_id -> roster (LRU)
-        self.out_of_service: dict[str, str] = {}  # raid_id -> why it cannot be restored
-        self._snapshot_lock = asyncio.Lock()  # one snapshot at a time (incremental chain)
-        self._deadlines: dict[asyncio.Future[Any], float] = {}  # actor calls awaiting a reply
-        self._tasks: list[asyncio.Task[None]] = []
-        self._background: set[asyncio.Task[Any]] = set()
-        self.bridge: LoopBridge | None = None
-        self.journal: JournalWriter | None = None
-        self.broadcaster: pykka.ActorRef[Any] | None = None
-        self.snapshotter: pykka.ActorRef[Any] | None = None
+        self.sink: EventSink | None = None  # where events go (the gateway attaches it)
+        self.rosters = RosterCache(db, config.actors.roster_cache)
         self.players = PlayerPool(
             config.actors.max_player_actors,
             config.actors.player_idle_s,
             safe_team_size(config),
-            on_count=lambda n: self.metrics.live_actors.labels(kind="player").set(n),
+            config.actors.strike_id_window,
+            on_count=lambda n: self.metrics.actors_live("player", n),
         )
+        self.parts: _Parts | None = None  # built by start()
+        self._tasks: list[asyncio.Task[None]] = []
         self.ready = False  # True once every unfinished raid is restored
-        self.replayed_entries = 0  # journal entries replayed by restores (start-up summary)
         self.final_snapshots = 0  # snapshots taken by stop() (shutdown summary)
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -168,37 +139,74 @@ class RaidService:
     async def start(self) -> None:
         """Start the actors and restore every unfinished raid before accepting clients."""
         loop = asyncio.get_running_loop()
-        self.bridge = bridge = LoopBridge(loop)
-        self.journal = JournalWriter(
-            self.db,
-            max_batch=self.config.persistence.journal_max_batch,
-            on_committed=self._on_committed,
-            on_failed=self._on_journal_failed,
-            observer=_JournalMetrics(self.metrics),
-        )
-        self.journal.start()
-        self.broadcaster = BroadcasterActor.start(
+        bridge = LoopBridge(loop)
+        dispatcher = self.players.dispatcher = LoopDispatcher(loop)
+        broadcaster = BroadcasterActor.start(
             BroadcastSinks(
                 post=bridge.post,
-                fanout=_fanout,
-                subscribe_reply=_subscribe_reply,
-                coalesced=self.metrics.events_coalesced.inc,
+                deliver=self._deliver,
+                subscribed=self._subscribed,
+                coalesced=self.metrics.count_coalesced,
             ),
             self.config.actors.replay_buffer,
         )
-        self.snapshotter = Snapshotter.start()
-        self.metrics.live_actors.labels(kind="other").set(2)
+        snapshotter = Snapshotter.start(self.config.actors.strike_id_window)
+        self.metrics.actors_live("other", 2)
+        snapshot_lock = asyncio.Lock()  # snapshots form a chain; a rewrite waits for one
+        feeds: list[CommitFeed] = []  # the feed and the supervisor report to each other
+        supervisor = RaidSupervisor(
+            self.config,
+            self.db,
+            self.clock,
+            self.metrics,
+            bridge,
+            snapshotter,
+            self.players,
+            on_journal=lambda items: feeds[0].journal_items(items),  # noqa: PLW0108 - built next
+            on_status_changed=lambda *change: feeds[0].status_changed(*change),  # noqa: PLW0108
+            snapshot_lock=snapshot_lock,
+        )
+        feed = CommitFeed(
+            self.config, self.db, self.clock, supervisor, self.players, broadcaster, snapshotter
+        )
+        feeds.append(feed)
+        journal = JournalWriter(
+            self.db,
+            max_batch=self.config.persistence.journal_max_batch,
+            on_committed=feed.committed,
+            on_failed=supervisor.journal_failed,
+            observer=_JournalMetrics(self.metrics),
+        )
+        supervisor.journal = feed.journal = journal
+        journal.start()
+        snapshots = SnapshotScheduler(
+            self.db, self.clock, self.metrics, bridge, snapshotter, supervisor.live, snapshot_lock
+        )
+        self.parts = _Parts(
+            bridge,
+            dispatcher,
+            ActorCalls(bridge),
+            supervisor,
+            feed,
+            journal,
+            snapshots,
+            broadcaster,
+            snapshotter,
+        )
         now = self.clock()
         for row in await self.db.list_boss_raids():
             status = RaidStatus(row.status)
-            self.statuses[row.raid_id] = status
+            supervisor.statuses[row.raid_id] = status
             grace = json.loads(row.template_json)["settings"]["claim_grace_s"]
             if not status.is_final or now <= (row.ended_at or row.event_end) + grace:
                 with contextlib.suppress(Unavailable):  # out of service: logged, others go on
-                    await self._load(row.raid_id)
+                    await supervisor.load(row.raid_id)
         self._tasks = [
             asyncio.create_task(self._clock_loop(), name="raid-clock"),
-            asyncio.create_task(self._snapshot_loop(), name="raid-snapshots"),
+            asyncio.create_task(
+                snapshots.every(self.config.persistence.snapshot_interval_s),
+                name="raid-snapshots",
+            ),
         ]
         self.ready = True
 
@@ -214,429 +222,105 @@ class RaidService:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self.journal is not None:
-            await _step("stopping the journal", self.journal.stop())
-        await _step("the final snapshot", self._final_snapshot())
+        parts = self.parts
+        if parts is None:
+            return
+        await _step("stopping the journal", parts.journal.stop())
+        await _step("the final snapshot", self._final_snapshot(parts))
         await _step("stopping the player actors", _now(self.players.stop_all))
-        for live in self.live.values():
-            await _step(f"stopping raid {live.raid_id}", _now(live.ref.stop, block=False))
-        self.live.clear()
-        for ref in (self.broadcaster, self.snapshotter):
-            if ref is not None:
-                await _step("stopping an actor", asyncio.to_thread(ref.stop))
-        if self.bridge is not None:
-            self.bridge.close()
+        await _step("closing the loop dispatcher", _now(parts.dispatcher.close))
+        live = parts.supervisor.live
+        for raid in live.values():
+            await _step(f"stopping raid {raid.raid_id}", _now(raid.ref.stop, block=False))
+        live.clear()
+        for ref in (parts.broadcaster, parts.snapshotter):
+            await _step("stopping an actor", asyncio.to_thread(ref.stop))
+        parts.bridge.close()
 
-    # -- raids ----------------------------------------------------------------------------
+    async def _final_snapshot(self, parts: _Parts) -> None:
+        self.final_snapshots = await parts.snapshots.changed("final snapshot")
 
-    async def _raid(self, raid_id: str) -> LiveRaid:
-        """The running raid, restored on demand; ``unknown_raid`` if there is none."""
-        live = self.live.get(raid_id)
-        if live is not None:
-            return live
-        restarting = self._restarting.get(raid_id)
-        if restarting is not None:
-            raise Unavailable(f"raid {raid_id} is restarting; try again")
-        if raid_id in self.out_of_service:
-            raise _out_of_service(raid_id)
-        loaded = await self._load(raid_id)
-        if loaded is None:
-            raise not_found(raid_id)
-        return loaded
+    def _parts(self) -> _Parts:
+        if self.parts is None:
+            raise Unavailable("the server is starting; try again")
+        return self.parts
 
-    async def _load(self, raid_id: str) -> LiveRaid | None:
-        pending = self._loading.get(raid_id)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[LiveRaid | None] = asyncio.get_running_loop().create_future()
-        self._loading[raid_id] = future
-        try:
-            try:
-                restored = await restore_raid(self.db, raid_id, self.clock())
-                if restored is not None:
-                    unknown = unknown_curses(self.rules, restored.state)
-                    if unknown:
-                        raise RestoreError(
-                            f"raid {raid_id} uses curse(s) {unknown} that the config no "
-                            "longer defines"
-                        )
-            except RestoreError as exc:
-                self._mark_out_of_service(raid_id, str(exc))
-                raise _out_of_service(raid_id) from None
-            live = None
-            if restored is not None:
-                self.replayed_entries += restored.replayed
-                if restored.replayed:
-                    log.info(
-                        "raid %s restored: snapshot seq %d + %d journal entries",
-                        raid_id,
-                        restored.snapshot_seq,
-                        restored.replayed,
-                        extra={"raid": raid_id},
-                    )
-                boss = restored.state.boss
-                self.statuses[raid_id] = boss.status
-                live = self._start_raid(restored.state, restored.source)
-                live.snapshot_seq = restored.snapshot_seq
-                if boss.status.value != restored.row.status:
-                    self._on_status_changed(raid_id, boss.status, boss.ended_at)
-            future.set_result(live)
-            return live
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it
-            raise
-        finally:
-            del self._loading[raid_id]
+    # -- views of the parts (tests, benchmarks) --------------------------------------------------
 
-    def _mark_out_of_service(self, raid_id: str, reason: str) -> None:
-        """A raid that cannot be restored: its requests answer ``unavailable``, every other
-        raid is served. An operator inspects it with ``raid-server check RAID_ID`` (and
-        retires it with ``--retire``), or fixes the config and restarts the server."""
-        self.out_of_service[raid_id] = reason
-        log.error(
-            "raid %s is out of service, it cannot be restored: %s "
-            "(inspect with `raid-server check %s`)",
-            raid_id,
-            reason,
-            raid_id,
-            extra={"raid": raid_id},
-        )
+    @property
+    def live(self) -> dict[str, LiveRaid]:
+        return self._parts().supervisor.live
 
-    def _start_raid(self, state: RaidState, source: StateSource) -> LiveRaid:
-        assert self.bridge is not None and self.snapshotter is not None
-        raid_id = state.boss.raid_id
-        unknown = unknown_curses(self.rules, state)
-        if unknown:
-            raise RestoreError(
-                f"raid {raid_id} uses curse(s) {unknown} that the config no longer defines"
-            )
-        generation = self._generations.get(raid_id, 0) + 1
-        self._generations[raid_id] = generation
-        bridge = self.bridge
-        sinks = RaidSinks(
-            submit=lambda entry: bridge.post(self._submit, entry),
-            accepted=lambda entry, reply, outcome: bridge.post(
-                self._accept, entry, reply.future, outcome
-            ),
-            status_changed=lambda rid, status, ended_at: bridge.post(
-                self._on_status_changed, rid, status, ended_at
-            ),
-            crashed=lambda rid, gen, exc: bridge.post(self._on_crashed, rid, gen, exc),
-        )
-        ref = RaidActor.start(self.rules, state, generation, sinks)
-        live = LiveRaid(
-            raid_id=raid_id,
-            ref=ref,
-            generation=generation,
-            hp_events_per_s=state.boss.settings.hp_events_per_s,
-            total_hp=state.boss.total_hp,
-            committed_seq=state.boss.strike_count,
-            snapshot_seq=state.boss.strike_count,
-        )
-        self.live[raid_id] = live
-        self.snapshotter.tell(Track(source))
-        self.metrics.live_actors.labels(kind="raid").set(len(self.live))
-        return live
+    @property
+    def statuses(self) -> dict[str, RaidStatus]:
+        return self._parts().supervisor.statuses
 
-    def _submit(self, entry: JournalEntry) -> None:
-        assert self.journal is not None
-        live = self.live.get(entry.raid_id)
-        if live is not None and live.generation == entry.generation:
-            live.last_entry = entry
-        self.journal.submit(entry)
+    @property
+    def out_of_service(self) -> dict[str, str]:
+        """raid_id -> why it cannot be restored (its requests answer ``unavailable``)."""
+        return self._parts().supervisor.out_of_service
 
-    def _accept(
-        self, entry: JournalEntry, future: asyncio.Future[Any], outcome: StrikeOutcome
-    ) -> None:
-        """An accepted strike: journal it, and answer its caller once it is committed."""
-        self._submit(entry)
-        result = outcome.result
-        committed = entry.future
-        assert committed is not None
-        if not committed.done():  # done at once = refused (a retired actor): nothing to learn
-            self.players.learn(result.raid_id, result.user_id, outcome)
+    @property
+    def snapshotter(self) -> pykka.ActorRef[Any]:
+        return self._parts().snapshotter
 
-        def answer(done: asyncio.Future[None]) -> None:
-            if future.done():
-                return
-            error = done.exception()
-            if error is None:
-                future.set_result(outcome)
-            else:
-                future.set_exception(Unavailable(f"could not store it ({error}); try again"))
+    @property
+    def bridge(self) -> LoopBridge:
+        return self._parts().bridge
 
-        committed.add_done_callback(answer)
+    @property
+    def journal(self) -> JournalWriter:
+        return self._parts().journal
+
+    @property
+    def replayed_entries(self) -> int:
+        """Journal entries replayed by restores (start-up summary)."""
+        return self.parts.supervisor.replayed_entries if self.parts is not None else 0
 
     async def restart(self, raid_id: str, reason: str) -> None:
-        """Restart a raid from durable state (latest snapshot + committed journal)."""
-        if raid_id in self._restarting:
-            return
-        log.error("restarting raid %s: %s", raid_id, reason, extra={"raid": raid_id})
-        await self.rewrite(raid_id, None)
+        await self._parts().supervisor.restart(raid_id, reason)
 
     async def rewrite(self, raid_id: str, change: Callable[[], Awaitable[_T]] | None) -> _T | None:
-        """Stop the raid's actors, run ``change`` (a rewrite of its durable state, e.g. an
-        operator restore), and start the raid again from durable state.
-
-        With a ``change``, the old actor's entries not yet written are refused (their callers
-        get ``unavailable``), so nothing of the old state lands after the rewrite; the raid
-        comes back even if ``change`` fails. Requests meanwhile answer ``unavailable``.
-        """
-        if raid_id in self._restarting:
-            raise Unavailable(f"raid {raid_id} is restarting; try again")
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._restarting[raid_id] = done
-        assert self.snapshotter is not None and self.journal is not None
-        try:
-            live = self.live.pop(raid_id, None)
-            self.players.stop_raid(raid_id)
-            if live is not None:
-                live.ref.stop(block=False)
-                if change is not None:
-                    self.journal.reopen_raid(raid_id, live.generation + 1)  # retire the old one
-                if live.last_entry is not None:
-                    with contextlib.suppress(JournalWriteFailed):
-                        await self.journal.wait(live.last_entry)
-            self.snapshotter.tell(Forget(raid_id))
-            # No snapshot of the old state may land after the change: wait for one in flight.
-            hold = self._snapshot_lock if change is not None else contextlib.nullcontext()
-            try:
-                async with hold:
-                    result = await change() if change is not None else None
-            finally:
-                try:
-                    restored = await restore_raid(self.db, raid_id, self.clock())
-                except RestoreError as exc:
-                    restored = None
-                    self._mark_out_of_service(raid_id, str(exc))
-                if restored is not None:
-                    new = self._start_raid(restored.state, restored.source)
-                    new.snapshot_seq = restored.snapshot_seq
-                    self.journal.reopen_raid(raid_id, new.generation)
-                    boss = restored.state.boss
-                    self.statuses[raid_id] = boss.status
-                    if boss.status.value != restored.row.status:
-                        self._on_status_changed(raid_id, boss.status, boss.ended_at)
-            return result
-        finally:
-            del self._restarting[raid_id]
-            done.set_result(None)
+        """Stop the raid, run ``change`` on its durable state, start it again (supervision)."""
+        return await self._parts().supervisor.rewrite(raid_id, change)
 
     def publish_events(self, raid_id: str, events: list[dict[str, Any]]) -> None:
         """Events for the raid's subscribers, outside any strike (e.g. ``resync``)."""
-        self._publish(raid_id, events, self.live.get(raid_id))
+        self._parts().feed.publish(raid_id, events)
 
-    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._background.add(task)
-        task.add_done_callback(self._background_done)
+    async def snapshot(self, raid_id: str) -> SnapshotInfo:
+        """Save a snapshot of the raid as of its last committed journal entry."""
+        return await self._parts().snapshots.snapshot(raid_id)
 
-    def _background_done(self, task: asyncio.Task[Any]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s failed", task.get_name(), exc_info=task.exception())
+    async def _raid(self, raid_id: str) -> LiveRaid:
+        return await self._parts().supervisor.raid(raid_id)
 
-    def _on_crashed(self, raid_id: str, generation: int, exc: BaseException) -> None:
-        live = self.live.get(raid_id)
-        if live is not None and live.generation == generation:
-            self._spawn(self.restart(raid_id, f"actor crashed: {exc!r}"), f"restart-{raid_id}")
+    async def _call(self, send: Callable[[Any], None], make: Callable[[Reply[Any]], Any]) -> Any:
+        return await self._parts().calls.call(send, make)
 
-    def _on_journal_failed(self, raids: set[str], exc: BaseException) -> None:
-        for raid_id in raids:
-            self._spawn(self.restart(raid_id, f"journal write failed: {exc}"), "restart")
-
-    def _on_status_changed(self, raid_id: str, status: RaidStatus, ended_at: float | None) -> None:
-        if raid_id in self.statuses:
-            self.statuses[raid_id] = status
-        self.players.invalidate_raid(raid_id)
-        if self.snapshotter is not None:
-            with contextlib.suppress(pykka.ActorDeadError):  # reported by the snapshot loop
-                self.snapshotter.tell(StatusChanged(raid_id, status, ended_at))
-        self._spawn(
-            self.db.update_boss_raid_state(raid_id, status=status.value, ended_at=ended_at),
-            f"status-{raid_id}",
-        )
-        if status in (RaidStatus.ENDED, RaidStatus.EXPIRED):
-            live = self.live.get(raid_id)
-            text = "The raid has ended." if status is RaidStatus.ENDED else "Time is up!"
-            self._publish(
-                raid_id,
-                [
-                    {"type": "raid_ended", "status": status.value},
-                    {"type": "announcement", "text": text},
-                ],
-                live,
-            )
-
-    def _publish(
-        self,
-        raid_id: str,
-        events: list[dict[str, Any]],
-        live: LiveRaid | None,
-        hp: dict[str, int] | None = None,
-        hp_updates: int = 0,
-    ) -> None:
-        if self.broadcaster is None:
-            return
-        rate = live.hp_events_per_s if live is not None else self.config.raid.hp_events_per_s
-        self.broadcaster.tell(Publish(raid_id, events, hp, hp_updates, rate, self.clock()))
-
-    def _on_committed(self, batch: list[JournalEntry]) -> None:
-        per_raid: dict[str, _Batch] = {}
-        results: list[StrikeResult] = []
-        for entry in batch:
-            payload = entry.payload
-            if isinstance(payload, StrikePayload):
-                group = per_raid.setdefault(entry.raid_id, _Batch())
-                group.results.append(payload.result)
-                group.events.extend(payload.events)
-                results.append(payload.result)
-        if results and self.snapshotter is not None:
-            # A dead snapshotter must not stop events and bookkeeping: the snapshot loop
-            # reports it every period.
-            with contextlib.suppress(pykka.ActorDeadError):
-                self.snapshotter.tell(Committed(results))
-        for raid_id, group in per_raid.items():
-            last = group.results[-1]
-            live = self.live.get(raid_id)
-            if live is not None:
-                live.committed_seq = last.seq
-            if last.victory:
-                self._on_status_changed(raid_id, RaidStatus.DEFEATED, last.at)
-            hp = {
-                "current_hp": last.boss_hp,
-                "total_hp": live.total_hp if live is not None else last.boss_hp,
-                "strike_count": last.seq,
-                "analysis_points": last.analysis_total,
-            }
-            self._publish(raid_id, group.events, live, hp, len(group.results))
+    async def _roster(self, user_id: str) -> Roster:
+        return await self.rosters.get(user_id)
 
     # -- clock ------------------------------------------------------------------------------
 
     async def _clock_loop(self) -> None:
+        parts = self._parts()
         tick = self.config.actors.tick_s
         last_status = last_reap = 0.0
         while True:
             await asyncio.sleep(tick)
             now = self.clock()
-            if self.broadcaster is not None:
-                self.broadcaster.tell(FlushTick(now))
+            parts.broadcaster.tell(FlushTick(now))
             mono = time.monotonic()
             if mono - last_status >= STATUS_TICK_S:
                 last_status = mono
-                for live in list(self.live.values()):
+                for live in list(parts.supervisor.live.values()):
                     with contextlib.suppress(pykka.ActorDeadError):
                         live.ref.tell(Tick(now))
             if mono - last_reap >= REAP_EVERY_S:
                 last_reap = mono
                 self.players.reap_idle()
-                self._expire_calls()
-
-    async def _snapshot_loop(self) -> None:
-        """Periodic snapshots. Survives every failure: each is logged and the next period
-        tries again (the journal replay on restart would otherwise grow without bound)."""
-        while True:
-            await asyncio.sleep(self.config.persistence.snapshot_interval_s)
-            await self._snapshot_changed("snapshot")
-
-    async def _final_snapshot(self) -> None:
-        self.final_snapshots = await self._snapshot_changed("final snapshot")
-
-    async def _snapshot_changed(self, what: str) -> int:
-        """Snapshot every live raid with journal entries since its last snapshot; how many.
-
-        A raid whose snapshot fails (a timeout, a dead actor, a database error) is logged
-        and skipped; the other raids are still snapshotted.
-        """
-        taken = 0
-        for raid_id, live in list(self.live.items()):
-            if not live.needs_snapshot:
-                continue
-            try:
-                await self.snapshot(raid_id)
-                taken += 1
-            except RaidError as error:
-                log.error("%s of %s failed: %s", what, raid_id, error.message)
-            except Exception:  # any failure: the loop must live on
-                log.exception("%s of %s failed", what, raid_id, extra={"raid": raid_id})
-        return taken
-
-    async def snapshot(self, raid_id: str) -> SnapshotInfo:
-        """Save a snapshot of the raid as of its last committed journal entry."""
-        assert self.bridge is not None and self.snapshotter is not None
-        async with self._snapshot_lock:
-            started = time.perf_counter()
-            reply, future = self.bridge.reply()
-            try:
-                self.snapshotter.tell(Capture(raid_id, reply))
-                data: SnapshotData | None = await asyncio.wait_for(future, REQUEST_TIMEOUT_S)
-            except pykka.ActorDeadError:
-                raise Unavailable("the snapshotter has stopped; see the server log") from None
-            except TimeoutError:
-                raise Unavailable(f"the snapshot of {raid_id} was not captured in time") from None
-            if data is None:
-                raise Unavailable(f"raid {raid_id} cannot be snapshotted right now")
-            try:
-                info = await self.db.save_snapshot(
-                    raid_id,
-                    seq=data.seq,
-                    taken_at=self.clock(),
-                    current_hp=data.current_hp,
-                    strike_count=data.strike_count,
-                    raid_state_json=data.raid_state_json,
-                    players=data.players,
-                )
-            except Exception as exc:
-                log.exception("saving a snapshot of %s failed", raid_id)
-                raise Unavailable(f"snapshot of {raid_id} failed: {exc}") from exc
-            # Only now may the snapshotter forget these players (actors/snapshotter.py).
-            with contextlib.suppress(pykka.ActorDeadError):
-                self.snapshotter.tell(Saved(raid_id, data.seq, tuple(u for u, _ in data.players)))
-            self.metrics.snapshot.observe(time.perf_counter() - started)
-            live = self.live.get(raid_id)
-            if live is not None:
-                live.snapshot_seq = max(live.snapshot_seq, info.seq)
-            return info
-
-    # -- calls into actors --------------------------------------------------------------------
-
-    async def _call(self, ref: pykka.ActorRef[Any], make: Callable[[Reply[Any]], Any]) -> Any:
-        """Tell an actor and await its Reply; ``unavailable`` if it never answers.
-
-        The deadline is enforced by the clock loop's sweep rather than one timer per call:
-        a timer handle per request was 5 % of the whole strike path.
-        """
-        assert self.bridge is not None
-        reply, future = self.bridge.reply()
-        try:
-            ref.tell(make(reply))
-        except pykka.ActorDeadError:
-            raise Unavailable("that raid is restarting; try again") from None
-        self._deadlines[future] = time.monotonic() + REQUEST_TIMEOUT_S
-        try:
-            return await future
-        finally:
-            self._deadlines.pop(future, None)
-
-    def _expire_calls(self) -> None:
-        """Fail calls whose actor did not answer by their deadline."""
-        now = time.monotonic()
-        for future, deadline in list(self._deadlines.items()):
-            if deadline <= now and not future.done():
-                future.set_exception(Unavailable("the raid did not answer in time; try again"))
-
-    async def _roster(self, user_id: str) -> Roster:
-        roster = self._rosters.get(user_id)
-        if roster is not None:
-            self._rosters.move_to_end(user_id)
-            return roster
-        roster = roster_of(await self.db.get_user_characters(user_id))
-        self._rosters[user_id] = roster
-        if len(self._rosters) > ROSTER_CACHE:
-            self._rosters.popitem(last=False)
-        return roster
+                parts.calls.expire()
 
     # -- player ops (RaidServiceProtocol) -----------------------------------------------------
 
@@ -644,7 +328,8 @@ class RaidService:
         """Every raid in the database (also those created by the CLI while running)."""
         raids = []
         for row in await self.db.list_boss_raids():
-            status = self.statuses.get(row.raid_id, RaidStatus(row.status)).value
+            known = self.parts.supervisor.statuses if self.parts is not None else {}
+            status = known.get(row.raid_id, RaidStatus(row.status)).value
             raids.append({"raid_id": row.raid_id, "name": row.name, "status": status})
         return {"server_time": self.clock(), "raids": raids}
 
@@ -652,45 +337,66 @@ class RaidService:
         live = await self._raid(raid_id)
         now = self.clock()
         result: dict[str, Any] = await self._call(
-            live.ref, lambda reply: HubRequest(user_id, now, reply)
+            live.inbox.send, lambda reply: HubRequest(user_id, now, reply)
         )
         return result
 
+    def attach(self, sink: EventSink) -> None:
+        self.sink = sink
+
+    def _deliver(self, subscriber_ids: tuple[str, ...], events: list[dict[str, Any]]) -> None:
+        if self.sink is not None:
+            self.sink.deliver(subscriber_ids, events)
+
+    def _subscribed(
+        self, subscriber_id: str, reply: dict[str, Any], replay: list[dict[str, Any]]
+    ) -> None:
+        if self.sink is not None:
+            self.sink.subscribed(subscriber_id, reply, replay)
+
     async def subscribe(
-        self, session: Session, raid_id: str, since_seq: int | None, rid: Rid
+        self, subscriber_id: str, raid_id: str, since_seq: int | None, rid: Rid
     ) -> None:
         await self._raid(raid_id)
-        assert self.broadcaster is not None
-        self.broadcaster.tell(Subscribe(raid_id, session, since_seq, rid))
+        self._parts().broadcaster.tell(Subscribe(raid_id, subscriber_id, since_seq, rid))
 
-    async def unsubscribe(self, session: Session, raid_id: str) -> None:
+    async def unsubscribe(self, subscriber_id: str, raid_id: str) -> None:
         await self._raid(raid_id)
-        assert self.broadcaster is not None
-        self.broadcaster.tell(Unsubscribe(raid_id, session.session_id))
+        self._parts().broadcaster.tell(Unsubscribe(raid_id, subscriber_id))
 
-    def session_closed(self, session: Session) -> None:
-        if self.broadcaster is not None:
+    def subscriber_gone(self, subscriber_id: str) -> None:
+        if self.parts is not None:
             with contextlib.suppress(pykka.ActorDeadError):
-                self.broadcaster.tell(DropSession(session.session_id))
+                self.parts.broadcaster.tell(DropSubscriber(subscriber_id))
 
     async def team_options(self, user_id: str, raid_id: str) -> dict[str, Any]:
         live = await self._raid(raid_id)
         roster = await self._roster(user_id)
         now = self.clock()
         result: dict[str, Any] = await self._call(
-            live.ref, lambda reply: TeamOptionsRequest(user_id, roster, now, reply)
+            live.inbox.send, lambda reply: TeamOptionsRequest(user_id, roster, now, reply)
         )
         return result
 
-    async def strike(self, user_id: str, req: Strike) -> dict[str, Any]:
-        live = await self._raid(req.raid_id)
-        roster = await self._roster(user_id)
-        command = StrikeCommand(user_id, req.action, req.team, req.strike_id, roster)
-        player, learned = self.players.checkout(req.raid_id, user_id, live.ref)
+    async def strike(
+        self, user_id: str, raid_id: str, action: Action, team: Sequence[str], strike_id: str
+    ) -> dict[str, Any]:
+        parts = self._parts()
+        # The hot path: a live raid and a cached roster cost no extra coroutine each.
+        live = parts.supervisor.live.get(raid_id) or await parts.supervisor.raid(raid_id)
+        roster = self.rosters.cached(user_id) or await self.rosters.get(user_id)
+        command = StrikeCommand(user_id, action, tuple(team), strike_id, roster)
+        player, learned = self.players.checkout(raid_id, user_id, live.inbox)
         now = self.clock()
-        answer = await self._call(player, lambda reply: PlayerStrike(command, now, reply, learned))
+        answer = await parts.calls.call(
+            player.tell, lambda reply: PlayerStrike(command, now, reply, learned)
+        )
+        if isinstance(answer, CheckJournal):
+            answer = await self._strike_checked(live, command, now)
+            if isinstance(answer, dict):
+                return answer
         if isinstance(answer, DuplicateStrike):
-            record = await self.db.get_strike_log(req.raid_id, answer.seq)
+            record = await self.db.get_strike_log(raid_id, answer.seq)
             if record is None:
                 raise Unavailable("that strike's report cannot be read right now")
             return strike_report(result_from_dict(orjson.loads(record.result_json)))
@@ -698,8 +404,24 @@ class RaidService:
         await self._durable(answer.entry)
         return strike_report(answer.result)
 
+    async def _strike_checked(
+        self, live: LiveRaid, command: StrikeCommand, now: float
+    ) -> dict[str, Any] | StrikeOutcome | DuplicateStrike:
+        """A strike_id older than the player's window in memory: the journal's index says
+        whether it is a repeat (its report) or new (decided by the RaidActor, ``checked``)."""
+        record = await self.db.get_strike_log_by_strike_id(
+            live.raid_id, command.user_id, command.strike_id
+        )
+        if record is not None:
+            return strike_report(result_from_dict(orjson.loads(record.result_json)))
+        answer = await self._call(
+            live.inbox.send, lambda reply: StrikeRequest(command, now, reply, checked=True)
+        )
+        assert isinstance(answer, StrikeOutcome | DuplicateStrike)
+        return answer
+
     async def _durable(self, entry: JournalEntry | None) -> None:
-        if entry is None or self.journal is None:
+        if entry is None:
             return
         committed = entry.future
         if committed is not None and committed.done() and committed.exception() is None:
@@ -713,7 +435,7 @@ class RaidService:
         live = await self._raid(raid_id)
         now = self.clock()
         claimable: dict[str, Any] = await self._call(
-            live.ref, lambda reply: ClaimableRequest(user_id, now, reply)
+            live.inbox.send, lambda reply: ClaimableRequest(user_id, now, reply)
         )
         claimed = await self.db.list_player_rewards(raid_id, user_id)
         return {
@@ -723,10 +445,10 @@ class RaidService:
 
     async def rewards_claim(self, user_id: str, raid_id: str, key: str) -> dict[str, Any]:
         live = await self._raid(raid_id)
-        player = self.players.get(raid_id, user_id, live.ref)
+        player = self.players.get(raid_id, user_id, live.inbox)
         now = self.clock()
         try:
-            outcome = await self._call(player, lambda reply: PlayerClaim(key, now, reply))
+            outcome = await self._call(player.tell, lambda reply: PlayerClaim(key, now, reply))
         except Rejection as refusal:
             if refusal.code is ErrorCode.ALREADY_CLAIMED and live.last_entry is not None:
                 # The claim (or strike) this one collides with may still be on its way to
@@ -739,43 +461,6 @@ class RaidService:
         return {"key": outcome.claim.key, "bundle": dict(outcome.claim.bundle)}
 
     # -- operator ops -------------------------------------------------------------------------
-
-    async def admin(self, user_id: str, req: AdminRequest) -> dict[str, Any]:
-        log.info("admin %s by %s", req.op, user_id, extra={"user": user_id})
-        if isinstance(req, AdminRaidCreate):
-            return {"raid_id": await self.create_raid(req.boss, req.start, req.end, req.raid_id)}
-        if isinstance(req, AdminRaidEnd):
-            return {"status": (await self.end_raid(req.raid_id)).value}
-        if isinstance(req, AdminRosterGrant):
-            grants = [
-                CharacterGrant(c.character_id, c.name, c.rarity, c.stats, c.tags)
-                for c in req.characters
-            ]
-            return {"character_ids": await self.grant_roster(req.user_id, grants)}
-        if isinstance(req, AdminSnapshot):
-            await self._raid(req.raid_id)
-            info = await self.snapshot(req.raid_id)
-            return {"snapshot_id": info.snapshot_id, "seq": info.seq}
-        if isinstance(req, AdminRaidRestore):
-            return await restore_live(self, req.raid_id, req.snapshot_id)
-        if isinstance(req, AdminRewardsPending):
-            pending = await self.db.pending_rewards(req.limit)
-            return {
-                "rewards": [
-                    {
-                        "id": p.id,
-                        "raid_id": p.raid_id,
-                        "user_id": p.user_id,
-                        "key": p.key,
-                        "bundle": dict(p.bundle),
-                        "at": p.at,
-                    }
-                    for p in pending
-                ]
-            }
-        if isinstance(req, AdminRewardsAck):
-            return {"acked": await self.db.ack_rewards(req.ids)}
-        raise ProtocolError(ErrorCode.UNKNOWN_OP, f"unknown admin op {req.op}")
 
     async def create_raid(
         self,
@@ -790,17 +475,48 @@ class RaidService:
         )
         created = await restore_raid(self.db, state.boss.raid_id, now)
         assert created is not None
-        self.statuses[created.row.raid_id] = created.state.boss.status
-        self._start_raid(created.state, created.source)
+        supervisor = self._parts().supervisor
+        supervisor.statuses[created.row.raid_id] = created.state.boss.status
+        supervisor.start_raid(created.state, created.source)
         log.info("raid %s created", created.row.raid_id, extra={"raid": created.row.raid_id})
         return created.row.raid_id
 
     async def end_raid(self, raid_id: str) -> RaidStatus:
         live = await self._raid(raid_id)
         now = self.clock()
-        status, ended_at = await self._call(live.ref, lambda reply: EndRaidRequest(now, reply))
+        status, ended_at = await self._call(
+            live.inbox.send, lambda reply: EndRaidRequest(now, reply)
+        )
         await self.db.update_boss_raid_state(raid_id, status=status.value, ended_at=ended_at)
         return RaidStatus(status)
+
+    async def restore_to_snapshot(self, raid_id: str, snapshot_id: int) -> dict[str, Any]:
+        return await restore_live(self, raid_id, snapshot_id)
+
+    async def end_raid_status(self, raid_id: str) -> str:
+        return (await self.end_raid(raid_id)).value
+
+    async def take_snapshot(self, raid_id: str) -> dict[str, Any]:
+        await self._raid(raid_id)
+        info = await self.snapshot(raid_id)
+        return {"snapshot_id": info.snapshot_id, "seq": info.seq}
+
+    async def rewards_pending(self, limit: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": p.id,
+                "raid_id": p.raid_id,
+                "user_id": p.user_id,
+                "key": p.key,
+                "bundle": dict(p.bundle),
+                "at": p.at,
+            }
+            for p in await self.db.pending_rewards(limit)
+        ]
+
+    async def rewards_ack(self, ids: Sequence[int]) -> int:
+        acked: int = await self.db.ack_rewards(list(ids))
+        return acked
 
     async def grant_roster(self, user_id: str, grants: list[CharacterGrant]) -> list[str]:
         rows = validate_grants(self.config, user_id, grants)
@@ -808,12 +524,8 @@ class RaidService:
             ids = await self.db.upsert_characters(rows)
         except RosterConflict as exc:
             raise Rejection(ErrorCode.BAD_REQUEST, str(exc)) from None
-        self._rosters.pop(user_id, None)
+        self.rosters.forget(user_id)
         return ids
-
-
-def _out_of_service(raid_id: str) -> Unavailable:
-    return Unavailable(f"raid {raid_id} is out of service; the operators have been told")
 
 
 async def _step(what: str, work: Awaitable[Any]) -> None:
@@ -838,33 +550,11 @@ def safe_team_size(config: Config) -> int:
 class _JournalMetrics:
     """Feeds JournalWriter batches into Prometheus."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Telemetry) -> None:
         self.metrics = metrics
 
     def batch_committed(self, size: int, seconds: float) -> None:
-        self.metrics.journal_batch_size.observe(size)
-        self.metrics.journal_commit.observe(seconds)
+        self.metrics.journal_batch(size, seconds)
 
     def batch_failed(self, size: int) -> None:
         log.error("journal batch of %d entries failed", size)
-
-
-def _frames(event: dict[str, Any], cache: dict[Format, bytes | str]) -> dict[Format, bytes | str]:
-    if not cache:
-        for fmt in Format:
-            cache[fmt] = encode_frame(event, fmt)
-    return cache
-
-
-def _fanout(sessions: list[Session], events: list[dict[str, Any]]) -> None:
-    """Push events to subscribers (on the loop), each encoded once per format."""
-    for event in events:
-        frames = _frames(event, {})
-        for session in sessions:
-            session.push_event(frames)
-
-
-def _subscribe_reply(session: Session, reply: dict[str, Any], replay: list[dict[str, Any]]) -> None:
-    session.push(reply)
-    for event in replay:
-        session.push_event(_frames(event, {}))

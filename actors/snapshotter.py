@@ -93,8 +93,9 @@ class _Shadow:
 
 
 class Snapshotter(Actor):
-    def __init__(self) -> None:
+    def __init__(self, strike_id_window: int | None = None) -> None:
         super().__init__()
+        self.strike_id_window = strike_id_window  # as the RaidActors trim theirs
         self.shadows: dict[str, _Shadow] = {}  # raid_id -> shadow state as of the last commit
 
     def on_receive(self, message: Any) -> Any:
@@ -112,7 +113,7 @@ class Snapshotter(Actor):
                     )
                     del self.shadows[result.raid_id]
                     continue
-                apply_strike(shadow.state, result)
+                apply_strike(shadow.state, result, None, self.strike_id_window)
                 shadow.dirty[result.user_id] = result.seq
             return None
         if isinstance(message, Track):

@@ -25,7 +25,9 @@ from typing import Any
 import pykka
 
 from actors.base import Actor as ActorBase
+from actors.batch_sender import BatchSender
 from actors.bridge import LoopBridge
+from actors.loop_actor import LoopActor, LoopDispatcher
 from actors.player_actor import PlayerActor
 from actors.raids import CharacterGrant
 from actors.service import RaidService
@@ -34,7 +36,6 @@ from persistence.database import Database
 from raid.config import Action, load_config
 from server.app import freeze_startup_state, tune_runtime
 from server.metrics import Metrics
-from server.requests import Strike
 
 CONFIG = (
     """
@@ -76,7 +77,7 @@ async def run_strikes(
             began = time.perf_counter()
             while True:
                 try:
-                    await service.strike(user, Strike(raid_id, action, team, f"{prefix}{n}"))
+                    await service.strike(user, raid_id, action, team, f"{prefix}{n}")
                     break
                 except Exception as error:
                     if getattr(error, "code", None) is None:
@@ -85,16 +86,37 @@ async def run_strikes(
             latencies.append(time.perf_counter() - began)
 
     began = time.perf_counter()
+    cpu_began = time.process_time()  # every thread of the process: loop, actors, SQLite
     await asyncio.gather(*(play(i) for i in range(players)))
     elapsed = time.perf_counter() - began
+    cpu = time.process_time() - cpu_began
     latencies.sort()
     return {
         "strikes": len(latencies),
         "seconds": elapsed,
         "rate": len(latencies) / elapsed,
+        "cpu_us": cpu / max(len(latencies), 1) * 1e6,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
     }
+
+
+async def soak(service: RaidService, raid_id: str, players: int, total: int) -> None:
+    """Serve ``total`` strikes in tenths; RSS after each (bounded memory, docs/benchmarks.md)."""
+    step = max(total // 10, players)
+    served = 0
+    first: int | None = None
+    while served < total:
+        run = await run_strikes(service, raid_id, players, step, f"s{served}-")
+        served += run["strikes"]
+        rss = rss_bytes()
+        first = rss if first is None else first
+        print(
+            f"  soak: {served:>9,} strikes served, RSS {rss / 2**20:6.1f} MiB "
+            f"({(rss / first - 1) * 100:+.1f} % since the first tenth), {run['rate']:,.0f}/s",
+            flush=True,
+        )
+    print(f"soak: {served:,} strikes, RSS growth {(rss_bytes() / (first or 1) - 1) * 100:+.1f} %")
 
 
 def pure_rules_rate(seconds: float = 1.0) -> float:
@@ -126,16 +148,22 @@ def pure_rules_rate(seconds: float = 1.0) -> float:
     return count / (time.perf_counter() - began)
 
 
-async def bare_hop_rate(actors: int, total: int = 30_000) -> float:
+async def bare_hop_rate(actors: int, total: int = 30_000, threads: bool = True) -> float:
     """Round trips loop -> one of ``actors`` idle actors -> loop (through our bridge), with
-    one in flight per actor: the floor cost of the PlayerActor hop, nothing else."""
+    one in flight per actor: the floor cost of an actor hop, nothing else. ``threads``: each
+    actor a thread (pykka's ThreadingActor, as PlayerActors were); otherwise LoopActors."""
 
     class Echo(ActorBase):
         def on_receive(self, message: Any) -> Any:
             message[1].set(message[0])
 
+    class LoopEcho(LoopActor):
+        def on_receive(self, message: Any) -> Any:
+            message[1].set(message[0])
+
     bridge = LoopBridge(asyncio.get_running_loop())
-    refs = [Echo.start() for _ in range(actors)]
+    dispatcher = LoopDispatcher.for_running_loop()
+    refs = [Echo.start() if threads else LoopEcho.start(dispatcher) for _ in range(actors)]
     per_actor = total // actors
 
     async def user(index: int) -> None:
@@ -148,7 +176,8 @@ async def bare_hop_rate(actors: int, total: int = 30_000) -> float:
     await asyncio.gather(*(user(i) for i in range(actors)))
     rate = per_actor * actors / (time.perf_counter() - began)
     for ref in refs:
-        ref.stop()
+        ref.stop(block=threads)
+    dispatcher.close()
     return rate
 
 
@@ -167,21 +196,24 @@ def bare_ask_rate(count: int = 20000) -> float:
     return rate
 
 
-def player_actor_cost(count: int) -> tuple[float, float]:
+async def player_actor_cost(count: int) -> tuple[float, float]:
     """(bytes, seconds) per live PlayerActor."""
 
     class Dummy(pykka.ThreadingActor):
         pass
 
     target = Dummy.start()
+    dispatcher = LoopDispatcher.for_running_loop()
+    sender = BatchSender(target, asyncio.get_running_loop(), lambda _message: None)
     before = rss_bytes()
     began = time.perf_counter()
-    refs = [PlayerActor.start("r", f"u{i}", target, 6) for i in range(count)]
+    refs = [PlayerActor.start(dispatcher, "r", f"u{i}", sender, 6) for i in range(count)]
     seconds = time.perf_counter() - began
+    await asyncio.sleep(0.01)  # let them start (on_start runs on the loop)
     after = rss_bytes()
-    stopping = [ref.stop(block=False) for ref in refs]
-    for future in stopping:
-        future.get()
+    for ref in refs:
+        ref.stop(block=False)
+    dispatcher.close()
     target.stop()
     return (after - before) / count, seconds / count
 
@@ -194,7 +226,8 @@ async def main_async(args: argparse.Namespace) -> None:
         db = await Database.open(
             Path(directory) / "bench.db", synchronous=os.environ.get("SYNC", "FULL")
         )
-        service = RaidService(config, db, Metrics())
+        metrics = Metrics()
+        service = RaidService(config, db, metrics)
         await service.start()
         try:
             for index in range(args.players):
@@ -215,6 +248,9 @@ async def main_async(args: argparse.Namespace) -> None:
             raid_id = await service.create_raid("titan")
             await run_strikes(service, raid_id, args.players, args.players, prefix="warm")
             freeze_startup_state()  # as the server does once it has started
+            if args.soak:
+                await soak(service, raid_id, args.players, args.soak)
+                return
             runs = []
             for number in range(args.repeat):
                 runs.append(
@@ -224,11 +260,12 @@ async def main_async(args: argparse.Namespace) -> None:
                 print(
                     f"  run: {run['strikes']} strikes in {run['seconds']:.2f} s = "
                     f"{run['rate']:,.0f}/s  p50 {run['p50_ms']:.2f} ms  p99 {run['p99_ms']:.2f} ms"
+                    f"  CPU {run['cpu_us']:.0f} us/strike"
                 )
             rate = statistics.median(r["rate"] for r in runs)
             p50 = statistics.median(r["p50_ms"] for r in runs)
             p99 = statistics.median(r["p99_ms"] for r in runs)
-            registry = service.metrics.registry
+            registry = metrics.registry
             batches = registry.get_sample_value("journal_batch_size_count") or 0.0
             entries = registry.get_sample_value("journal_batch_size_sum") or 0.0
             commit_s = registry.get_sample_value("journal_commit_seconds_sum") or 0.0
@@ -243,10 +280,12 @@ async def main_async(args: argparse.Namespace) -> None:
         finally:
             await service.stop()
             await db.close()
-    hop_many = await bare_hop_rate(args.players)
-    hop_few = await bare_hop_rate(100)
+    hops = min(30_000, max(args.strikes, 1000))  # the smoke run stays small
+    hop_many = await bare_hop_rate(args.players, hops)
+    hop_few = await bare_hop_rate(100, hops)
+    loop_hop = await bare_hop_rate(args.players, hops, threads=False)
     pure = pure_rules_rate()
-    ask = bare_ask_rate()
+    ask = bare_ask_rate(min(20_000, max(args.strikes, 1000)))
     print(
         f"baseline pure rules (decide+apply, same run): {pure:,.0f}/s; ratio actor path / "
         f"rules = {rate / pure:.2f}"
@@ -260,7 +299,12 @@ async def main_async(args: argparse.Namespace) -> None:
         f"actors ({1e6 / hop_many:.0f} us each), {hop_few:,.0f}/s with 100 actors; ratio actor "
         f"path / hop ({args.players} actors) = {rate / hop_many:.2f}"
     )
-    per_actor, per_start = player_actor_cost(args.actors)
+    print(
+        f"baseline bare hop loop -> LoopActor -> loop: {loop_hop:,.0f}/s with {args.players} "
+        f"actors ({1e6 / loop_hop:.1f} us each); ratio actor path / loop hop = "
+        f"{rate / loop_hop:.2f}"
+    )
+    per_actor, per_start = await player_actor_cost(args.actors)
     print(
         f"PlayerActor: {per_actor / 1024:.1f} KiB RSS and {per_start * 1000:.2f} ms to start, "
         f"each ({args.actors} started)"
@@ -273,6 +317,12 @@ def main() -> None:
     parser.add_argument("--strikes", type=int, default=30000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--actors", type=int, default=2000)
+    parser.add_argument(
+        "--soak",
+        type=int,
+        default=0,
+        help="instead: serve this many strikes, printing RSS every 10 %% (memory must not grow)",
+    )
     args = parser.parse_args()
     print(
         f"python {platform.python_version()} on {platform.processor() or platform.machine()}, "

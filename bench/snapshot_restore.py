@@ -84,7 +84,7 @@ async def probe(service: RaidService, raid_id: str, stop: asyncio.Event, out: li
     live = service.live[raid_id]
     while not stop.is_set():
         began = time.perf_counter()
-        await service._call(live.ref, lambda reply: SummaryRequest(time.time(), reply))
+        await service._call(live.ref.tell, lambda reply: SummaryRequest(time.time(), reply))
         out.append(time.perf_counter() - began)
         await asyncio.sleep(0.001)
 

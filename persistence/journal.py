@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from persistence.database import Database
@@ -53,9 +54,19 @@ class JournalObserver(Protocol):
 class JournalEntry:
     raid_id: str
     generation: int  # the raid actor incarnation that produced it
-    record: StrikeRecord | RewardGrant  # a strike (with its grant) or a claim
+    record: StrikeRecord | RewardGrant | None  # a strike (with its grant) or a claim
     payload: object = None  # opaque for consumers of on_committed (events, results)
     future: asyncio.Future[None] | None = None  # set by submit()
+    on_settled: Callable[[BaseException | None], None] | None = None
+    """Called once, on the loop, when the entry is committed (None) or failed (the error):
+    answering a caller this way costs no extra callback round through the loop."""
+
+    def release(self) -> None:
+        """Drop the row and the payload once committed: caches that keep the entry (repeated
+        strike_ids) then hold only its future, not kilobytes of encoded row and events."""
+        self.record = None
+        self.payload = None
+        self.on_settled = None
 
 
 class JournalWriter:
@@ -123,7 +134,7 @@ class JournalWriter:
         entry.future = asyncio.get_running_loop().create_future()
         refusal = "the journal writer is stopped" if self._stopping else self._refusal(entry)
         if refusal is not None:
-            entry.future.set_exception(JournalWriteFailed(entry.raid_id, refusal))
+            _fail_entry(entry, refusal)
             return
         self._pending.append(entry)
         self._wakeup.set()
@@ -224,8 +235,10 @@ class JournalWriter:
         for entry in batch:
             if isinstance(entry.record, StrikeRecord):
                 strikes.append(entry.record)
-            else:
+            elif entry.record is not None:
                 claims.append(entry.record)
+            else:
+                raise ValueError("a released journal entry was submitted again")
         await self._db.add_raid_strike_logs(strikes, claims)
 
     def _commit(self, batch: list[JournalEntry], seconds: float) -> None:
@@ -233,6 +246,8 @@ class JournalWriter:
         for entry in batch:
             if entry.future is not None and not entry.future.done():
                 entry.future.set_result(None)
+                if entry.on_settled is not None:
+                    _notify("on_settled", partial(entry.on_settled, None))
         observer = self._observer
         if observer is not None:
             _notify(
@@ -281,7 +296,11 @@ def _notify(name: str, callback: Callable[[], None]) -> None:
 
 def _fail_entry(entry: JournalEntry, reason: str) -> None:
     if entry.future is not None and not entry.future.done():
-        entry.future.set_exception(JournalWriteFailed(entry.raid_id, reason))
+        error = JournalWriteFailed(entry.raid_id, reason)
+        entry.future.set_exception(error)
+        entry.future.exception()  # retrieved: on_settled or a waiter reports it
+        if entry.on_settled is not None:
+            _notify("on_settled", partial(entry.on_settled, error))
 
 
 def _group_by_raid(batch: Iterable[JournalEntry]) -> dict[str, list[JournalEntry]]:

@@ -13,7 +13,13 @@ from typing import Any
 
 from raid.config import Action, BossTemplate, Bundle, RaidConfig
 from raid.lifecycle import advance_status
-from raid.models import BossRaidState, Character, PlayerRaidState, RaidStatus
+from raid.models import (
+    EVICTED_FILTER_BYTES,
+    BossRaidState,
+    Character,
+    PlayerRaidState,
+    RaidStatus,
+)
 from raid.strike import Breakthrough, Retaliation, StrikeResult
 
 
@@ -151,6 +157,7 @@ def player_to_dict(player: PlayerRaidState) -> dict[str, Any]:
         "damage_seq": player.damage_seq,
         "analysis_seq": player.analysis_seq,
         "strike_ids": dict(player.strike_ids),
+        "evicted_ids": player.evicted_ids.hex() if any(player.evicted_ids) else "",
     }
 
 
@@ -167,7 +174,18 @@ def player_from_dict(raw: Mapping[str, Any]) -> PlayerRaidState:
         damage_seq=raw["damage_seq"],
         analysis_seq=raw["analysis_seq"],
         strike_ids=dict(raw["strike_ids"]),
+        evicted_ids=_evicted(raw.get("evicted_ids", "")),
     )
+
+
+def _evicted(hex_bits: str) -> bytearray:
+    """A player's filter of evicted strike_ids (empty in snapshots from before it existed)."""
+    if not hex_bits:
+        return bytearray(EVICTED_FILTER_BYTES)
+    bits = bytearray.fromhex(hex_bits)
+    if len(bits) != EVICTED_FILTER_BYTES:
+        raise ValueError(f"evicted_ids must be {EVICTED_FILTER_BYTES} bytes, not {len(bits)}")
+    return bits
 
 
 def result_to_dict(result: StrikeResult) -> dict[str, Any]:

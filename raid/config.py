@@ -83,6 +83,12 @@ class ActorsConfig:
     player_idle_s: float
     replay_buffer: int
     tick_s: float
+    recent_outcomes: int
+    """Accepted strikes a RaidActor keeps to answer repeated strike_ids without a read."""
+    strike_id_window: int
+    """A player's latest strike_ids kept in memory; older repeats are found in the journal."""
+    roster_cache: int
+    """Players whose roster is kept in memory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -544,12 +550,23 @@ def _persistence(node: _Node) -> PersistenceConfig:
 
 
 def _actors(node: _Node) -> ActorsConfig:
-    node.only("max_player_actors", "player_idle_s", "replay_buffer", "tick_s")
+    node.only(
+        "max_player_actors",
+        "player_idle_s",
+        "replay_buffer",
+        "tick_s",
+        "recent_outcomes",
+        "strike_id_window",
+        "roster_cache",
+    )
     return ActorsConfig(
         max_player_actors=node.integer("max_player_actors", 1),
         player_idle_s=node.number("player_idle_s", 0.001),
         replay_buffer=node.integer("replay_buffer", 1),
         tick_s=node.number("tick_s", 0.001, 10),
+        recent_outcomes=node.integer("recent_outcomes", 1),
+        strike_id_window=node.integer("strike_id_window", 1),
+        roster_cache=node.integer("roster_cache", 1),
     )
 
 

@@ -72,6 +72,10 @@ class BossRaidState:
     """When the raid left ``active`` (victory, expiry or operator end): starts claim grace."""
 
 
+EVICTED_FILTER_BYTES = 256
+"""Size of a player's filter of evicted strike_ids (raid.strike_ids)."""
+
+
 @dataclass(slots=True)
 class PlayerRaidState:
     user_id: str
@@ -87,7 +91,10 @@ class PlayerRaidState:
     """Strike sequence number at which personal_damage last rose (leaderboard tie-break)."""
     analysis_seq: int = 0
     strike_ids: dict[str, int] = field(default_factory=dict)
-    """strike_id -> seq of the accepted strike (idempotency)."""
+    """strike_id -> seq of the player's latest accepted strikes (idempotency; see
+    raid.strike_ids: older ones are in ``evicted_ids`` and the journal)."""
+    evicted_ids: bytearray = field(default_factory=lambda: bytearray(EVICTED_FILTER_BYTES))
+    """A Bloom filter of the strike_ids pushed out of ``strike_ids`` (raid.strike_ids)."""
     claimed: dict[str, float] = field(default_factory=dict)
     """Claimed reward key -> when (claimable keys only; strike rewards live in strike_ids)."""
 
@@ -105,6 +112,7 @@ class PlayerRaidState:
             damage_seq=self.damage_seq,
             analysis_seq=self.analysis_seq,
             strike_ids=dict(self.strike_ids),
+            evicted_ids=bytearray(self.evicted_ids),
             claimed=dict(self.claimed),
         )
 

@@ -13,6 +13,7 @@ from raid.config import Bundle, Rules
 from raid.errors import ErrorCode, Rejection
 from raid.lifecycle import status_at
 from raid.models import PlayerRaidState, RaidState, RaidStatus
+from raid.strike_ids import maybe_older_repeat
 
 STRIKE_PREFIX = "strike:"
 
@@ -73,7 +74,7 @@ def decide_claim(rules: Rules, state: RaidState, user_id: str, key: str, now: fl
     player = state.players.get(user_id)
     if player is not None and (
         key in player.claimed
-        or (key.startswith(STRIKE_PREFIX) and key[len(STRIKE_PREFIX) :] in player.strike_ids)
+        or (key.startswith(STRIKE_PREFIX) and _was_struck(player, key[len(STRIKE_PREFIX) :]))
     ):
         raise Rejection(ErrorCode.ALREADY_CLAIMED, f"{key} was already claimed")
     if not claims_open(state, now):
@@ -82,6 +83,12 @@ def decide_claim(rules: Rules, state: RaidState, user_id: str, key: str, now: fl
     if bundle is None:
         raise Rejection(ErrorCode.NOT_ELIGIBLE, f"you are not eligible for {key}")
     return Claim(state.boss.raid_id, user_id, key, bundle, now)
+
+
+def _was_struck(player: PlayerRaidState, strike_id: str) -> bool:
+    """A strike_id of the player's (its reward was granted with the strike): in the window of
+    latest ids, or (almost surely) among the older ones of raid.strike_ids' filter."""
+    return strike_id in player.strike_ids or maybe_older_repeat(player, strike_id)
 
 
 def apply_claim(state: RaidState, claim: Claim) -> None:

@@ -21,6 +21,7 @@ from raid.lifecycle import status_at
 from raid.limits import saturating_add
 from raid.models import Character, PlayerRaidState, RaidState, RaidStatus, Roster
 from raid.scoring import ScoringContext
+from raid.strike_ids import remember
 
 HP_MILESTONES: tuple[int, ...] = (75, 50, 25, 10)
 """Boss hp percentages whose crossing is announced."""
@@ -243,9 +244,16 @@ def _draw_retaliation(state: RaidState, seq: int, rng: random.Random) -> tuple[R
 
 
 def apply_strike(
-    state: RaidState, result: StrikeResult, boards: Leaderboards | None = None
+    state: RaidState,
+    result: StrikeResult,
+    boards: Leaderboards | None = None,
+    strike_id_window: int | None = None,
 ) -> PlayerRaidState:
-    """Commit ``result`` to ``state`` (and the leaderboards, if kept); deterministic."""
+    """Commit ``result`` to ``state`` (and the leaderboards, if kept); deterministic.
+
+    With ``strike_id_window``, the player keeps only that many latest strike_ids (memory stays
+    bounded; the journal answers older repeats, see raid.strike_ids).
+    """
     boss = state.boss
     boss.current_hp = result.boss_hp
     boss.analysis_points = result.analysis_total
@@ -264,7 +272,7 @@ def apply_strike(
     player.cooldown_until = result.cooldown_until
     for character_id in result.team:
         player.exhausted[character_id] = result.rest_until
-    player.strike_ids[result.strike_id] = result.seq
+    remember(player, result.strike_id, result.seq, strike_id_window)
     if result.breakthroughs:
         weaknesses = list(boss.weaknesses)
         resistances = list(boss.resistances)

@@ -11,7 +11,7 @@ from raid.codec import character_to_dict
 from raid.config import Rules
 from raid.leaderboard import Leaderboards
 from raid.lifecycle import status_at
-from raid.models import PlayerRaidState, RaidState, Roster
+from raid.models import PlayerRaidState, RaidState, RaidStatus, Roster
 from raid.scoring import ScoringContext
 from raid.strike import StrikeResult
 
@@ -65,6 +65,24 @@ def strike_events(rules: Rules, result: StrikeResult) -> list[dict[str, Any]]:
         announce(f"Victory! {result.user_id} dealt the final blow.")
         events.append({"type": "raid_ended", "status": "defeated"})
     return events
+
+
+ANNOUNCEMENTS = {
+    RaidStatus.ENDED: "The raid has ended.",
+    RaidStatus.EXPIRED: "Time is up!",
+}
+"""What players are told when a raid ends without a victory (a victory has its own events)."""
+
+
+def status_events(status: RaidStatus) -> list[dict[str, Any]]:
+    """The events announcing a raid's new status (none for statuses not announced)."""
+    text = ANNOUNCEMENTS.get(status)
+    if text is None:
+        return []
+    return [
+        {"type": "raid_ended", "status": status.value},
+        {"type": "announcement", "text": text},
+    ]
 
 
 def curse_view(rules: Rules, curse_id: str) -> dict[str, Any]:

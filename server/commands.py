@@ -32,7 +32,7 @@ from raid.config import Config, load_config
 from raid.errors import ConfigError, RaidError
 from raid.lifecycle import status_at
 from server.admin_client import AdminClient, AdminClientError
-from server.app import ServeOptions, run
+from server.app import ServeOptions, event_loop_factory, run
 from server.audit import claim_dict, render_player, render_strike, strike_dict
 from server.errors import StartupError
 from server.requests import MAX_LIST_ITEMS
@@ -122,7 +122,8 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     def listening() -> None:
         args.new_files.keep = True  # from now on the database may hold acknowledged work
 
-    asyncio.run(run(config, options, listening))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(run(config, options, listening))
     return 0
 
 

@@ -18,22 +18,24 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import websockets.asyncio.server
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
+from actors.api import RaidApi
 from raid.config import shipped_defaults
 from raid.errors import ErrorCode, ProtocolError, RaidError
+from server.admin import run_admin
+from server.fanout import SessionFanout
 from server.frames import Format, decode_frame
 from server.http import HttpHandler, log_access
 from server.metrics import Metrics
 from server.ratelimit import TokenBucket
 from server.requests import (
     ADMIN_OPS,
-    AdminRequest,
     Hello,
     Ping,
     RaidHub,
@@ -77,40 +79,8 @@ class GatewayConfig:
     hello_timeout_s: float = _SHIPPED.hello_timeout_s  # no successful hello by then: closed
 
 
-class RaidServiceProtocol(Protocol):
-    """What the gateway needs from the game service (implemented in actors/service.py).
-
-    Refusals are raised as ``RaidError`` subclasses from raid/errors.py. Methods returning
-    a dict return the reply fields; the gateway adds ``op`` and ``rid``.
-    """
-
-    async def hello(self, user_id: str, role: str) -> dict[str, Any]:
-        """``{"raids": [{raid_id, name, status}], "server_time": float}``."""
-        ...
-
-    async def hub(self, user_id: str, raid_id: str) -> dict[str, Any]: ...
-
-    async def subscribe(
-        self, session: Session, raid_id: str, since_seq: int | None, rid: Rid
-    ) -> None:
-        """Push the ``raid.subscribe.ok`` reply and any replayed events itself, in order."""
-        ...
-
-    async def unsubscribe(self, session: Session, raid_id: str) -> None: ...
-
-    def session_closed(self, session: Session) -> None:
-        """The connection is gone: drop its subscriptions. Pushes after this are dropped."""
-        ...
-
-    async def team_options(self, user_id: str, raid_id: str) -> dict[str, Any]: ...
-
-    async def strike(self, user_id: str, req: Strike) -> dict[str, Any]: ...
-
-    async def rewards_list(self, user_id: str, raid_id: str) -> dict[str, Any]: ...
-
-    async def rewards_claim(self, user_id: str, raid_id: str, key: str) -> dict[str, Any]: ...
-
-    async def admin(self, user_id: str, req: AdminRequest) -> dict[str, Any]: ...
+RaidServiceProtocol = RaidApi
+"""What the gateway needs from the raids: the plain-data interface of actors/api.py."""
 
 
 def _internal_error() -> RaidError:
@@ -128,7 +98,9 @@ class Gateway:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.service = service  # the game service every request is forwarded to
+        self.service = service  # the raids, through their plain-data interface
+        self.fanout = SessionFanout()  # delivers the raids' events to our sessions
+        service.attach(self.fanout)
         self.config = config
         self.metrics = metrics
         self._clock = clock  # wall clock: server_time and token expiry
@@ -148,6 +120,7 @@ class Gateway:
         )
         session.start()
         self._sessions.add(session)
+        self.fanout.add(session)
         self.metrics.connections.inc()
         logger.debug("connected", extra=session.log_extra)  # the access line says it at INFO
         in_flight: set[asyncio.Task[None]] = set()
@@ -189,10 +162,11 @@ class Gateway:
             if late:
                 await asyncio.wait(late)
         self._sessions.discard(session)
+        self.fanout.remove(session)
         try:
-            self.service.session_closed(session)
+            self.service.subscriber_gone(session.session_id)
         except Exception:
-            logger.exception("session_closed failed", extra=session.log_extra)
+            logger.exception("subscriber_gone failed", extra=session.log_extra)
         await session.aclose()
         self.metrics.connections.dec()
         logger.info("disconnected", extra=session.log_extra)
@@ -214,7 +188,7 @@ class Gateway:
         except RaidError as exc:
             self._push_error(session, rid, exc, op=None)
             return None
-        self.metrics.requests.labels(op=req.op).inc()
+        self.metrics.count_request(req.op)
         if isinstance(req, Hello):
             await self._answer(session, rid, req)
             return None
@@ -259,10 +233,10 @@ class Gateway:
             case RaidHub():
                 return await service.hub(user_id, req.raid_id)
             case RaidSubscribe():
-                await service.subscribe(session, req.raid_id, req.since_seq, rid)
+                await service.subscribe(session.session_id, req.raid_id, req.since_seq, rid)
                 return None
             case RaidUnsubscribe():
-                await service.unsubscribe(session, req.raid_id)
+                await service.unsubscribe(session.session_id, req.raid_id)
                 return {}
             case TeamOptions():
                 return await service.team_options(user_id, req.raid_id)
@@ -273,7 +247,7 @@ class Gateway:
             case RewardsClaim():
                 return await service.rewards_claim(user_id, req.raid_id, req.key)
             case _:
-                return await service.admin(user_id, req)
+                return await run_admin(service, user_id, req)
 
     async def _hello(self, session: Session, req: Hello) -> dict[str, Any]:
         claims = verify_token(self.config.secret, req.token, self._clock())
@@ -292,15 +266,16 @@ class Gateway:
         started = time.monotonic()
         code = ErrorCode.INTERNAL.value
         try:
-            report = await self.service.strike(user_id, req)
+            report = await self.service.strike(
+                user_id, req.raid_id, req.action, req.team, req.strike_id
+            )
             code = "ok"
             return report
         except RaidError as exc:
             code = exc.code.value
             raise
         finally:
-            self.metrics.strikes.labels(code=code).inc()
-            self.metrics.strike_latency.observe(time.monotonic() - started)
+            self.metrics.count_strike(code, time.monotonic() - started)
 
     def _push_error(
         self,

@@ -23,7 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
                                       "--baseline-strikes", "20"], "committed strikes/s"),
         ("bench.actor_throughput", ["--players", "20", "--strikes", "200", "--repeat", "1",
                                     "--actors", "5"], "actor path, 20 concurrent players"),
+        ("bench.actor_throughput", ["--players", "20", "--soak", "400"], "soak: 400 strikes"),
         ("bench.snapshot_restore", ["--players", "200"], "restore: snapshot with 200 players"),
+        ("bench.ws_throughput", ["--clients", "4", "--rounds", "1", "--duration", "1",
+                                 "--open-rate", "20", "--fanout", "4", "--no-echo"],
+         "closed loop, 4 clients"),
         ("bench.simulate_throughput", ["--players", "100", "--long-players", "20", "--hours", "6",
                                        "--repeat", "1"], "baseline exact"),
         ("bench.restore_timeline", ["--strikes", "300", "--repeat", "1"],
@@ -37,3 +41,4 @@ def test_benchmark_runs(module: str, args: list[str], expected: str) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert expected in done.stdout
+    assert "FAILED" not in done.stdout  # bench-ws: every raid-loadtest audit held

@@ -13,7 +13,6 @@ from actors.service import RaidService
 from persistence.database import Database
 from raid.config import Action, Config, load_config
 from server.metrics import Metrics
-from server.requests import Strike
 from tests.e2e.harness import TEST_CONFIG
 
 
@@ -52,7 +51,7 @@ class Harness:
         strike_id: str,
         action: Action = Action.FIGHT,
     ) -> dict[str, object]:
-        return await self.service.strike(user_id, Strike(raid_id, action, tuple(team), strike_id))
+        return await self.service.strike(user_id, raid_id, action, team, strike_id)
 
 
 async def open_harness(

@@ -20,14 +20,9 @@ from raid.config import Action, load_config
 from raid.errors import ErrorCode, RaidError
 from raid.limits import MAX_STAT
 from server.metrics import Metrics
-from server.requests import Strike
 from tests.actors.conftest import Harness, make_config, open_harness
 from tests.e2e.harness import TEST_CONFIG
 from tests.timeouts import TIMEOUT
-
-
-def _req(raid_id: str, team: list[str], strike_id: str, action: Action = Action.FIGHT) -> Strike:
-    return Strike(raid_id, action, tuple(team), strike_id)
 
 
 async def _capture(service: RaidService, raid_id: str) -> SnapshotData:
@@ -68,7 +63,7 @@ async def test_an_abandoned_capture_forgets_no_player(harness: Harness) -> None:
         hub = await service.hub("early", raid_id)
         assert hub["me"]["personal_damage"] == first["damage"]
         # The old strike_id: answered with the original report, not applied again.
-        resent = await service.strike("early", _req(raid_id, ["early-c0"], "once"))
+        resent = await service.strike("early", raid_id, Action.FIGHT, ["early-c0"], "once")
         assert resent == first
         assert (await service.hub("early", raid_id))["raid"]["strike_count"] == 2
     finally:
@@ -233,11 +228,39 @@ async def test_a_raid_that_cannot_be_restored_does_not_stop_the_server(
         with pytest.raises(RaidError) as refused:
             await service.hub("u", broken)
         assert refused.value.code is ErrorCode.UNAVAILABLE
-        report = await service.strike("u", _req(healthy, ["u-c1"], "h1"))
+        report = await service.strike("u", healthy, Action.FIGHT, ["u-c1"], "h1")
         assert report["strike_count"] == 1
     finally:
         await service.stop()
         await db.close()
+
+
+async def test_a_rewrite_that_leaves_an_unrestorable_raid_marks_it_out_of_service(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Defect 3 on the live-restore path: a RestoreError after the change marks the raid
+    out of service (one error line) instead of escaping from the rewrite."""
+    service = harness.service
+    broken = await service.create_raid("dummy", raid_id="rewritten")
+    healthy = await service.create_raid("dummy", raid_id="fine")
+    await harness.grant("u")
+
+    async def corrupt() -> str:
+        await asyncio.to_thread(
+            _write_raw,
+            harness.directory / "raid.db",
+            "UPDATE raid_snapshots SET raid_state = '{\"raid_id\": 1' WHERE raid_id = 'rewritten'",
+        )
+        return "changed"
+
+    assert await service.rewrite(broken, corrupt) == "changed"
+    assert "rewritten" in service.out_of_service
+    assert sum("out of service" in r.getMessage() for r in caplog.records) == 1
+    with pytest.raises(RaidError) as refused:
+        await service.hub("u", broken)
+    assert refused.value.code is ErrorCode.UNAVAILABLE
+    report = await harness.strike("u", healthy, ["u-c0"], "h1")
+    assert report["strike_count"] == 1
 
 
 async def test_already_claimed_waits_for_the_original_claim_to_be_stored(
@@ -254,7 +277,7 @@ async def test_already_claimed_waits_for_the_original_claim_to_be_stored(
         await service.grant_roster(
             "twice", [CharacterGrant("t-c0", "T", 3, {"power": 100}, ("fire",))]
         )
-        await service.strike("twice", _req(raid_id, ["t-c0"], "a", Action.ANALYZE))
+        await service.strike("twice", raid_id, Action.ANALYZE, ["t-c0"], "a")
         blocker = sqlite3.connect(tmp_path / "raid.db", isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")  # every journal write now fails after 200 ms
         try:
@@ -300,11 +323,11 @@ async def test_stats_past_the_bound_are_refused_and_the_largest_allowed_strike_i
     await service.grant_roster(
         "max",
         [
-            CharacterGrant(c, "Max", 5, dict.fromkeys(service.rules.stats, MAX_STAT), ())
+            CharacterGrant(c, "Max", 5, dict.fromkeys(service.config.rules.stats, MAX_STAT), ())
             for c in team
         ],
     )
-    report = await service.strike("max", _req(raid_id, team, "m", Action.ANALYZE))
+    report = await service.strike("max", raid_id, Action.ANALYZE, team, "m")
     assert report["analysis_points"] > 0
     logs = await harness.db.get_raid_strike_logs_by_raid(raid_id)
     assert [log.strike_id for log in logs] == ["m"]

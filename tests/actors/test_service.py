@@ -137,7 +137,7 @@ async def test_crashed_raid_actor_restarts_and_other_raids_keep_serving(
     await harness.grant("x")
     before = await harness.strike("x", crashing, ["x-c0"], "before")
     old = service.live[crashing]
-    reply, future = service.bridge.reply()  # type: ignore[union-attr]
+    reply, future = service.bridge.reply()
     command = StrikeCommand("x", RuleAction.FIGHT, ("x-c1",), "crash", _ExplodingRoster())
     old.ref.tell(StrikeRequest(command, time.time(), reply))
     with pytest.raises(RaidError) as failed:
@@ -177,7 +177,7 @@ async def test_loop_stays_responsive_while_a_raid_actor_is_busy(harness: Harness
         futures = []
         for user in users:
             for n in range(6):
-                reply, future = harness.service.bridge.reply()  # type: ignore[union-attr]
+                reply, future = harness.service.bridge.reply()
                 roster = await harness.service._roster(user)
                 command = StrikeCommand(user, RuleAction.ANALYZE, (f"{user}-c{n}",), f"{n}", roster)
                 live.ref.tell(StrikeRequest(command, time.time(), reply))
@@ -214,6 +214,33 @@ async def test_many_players_through_a_small_actor_pool(tmp_path: Path) -> None:
         assert service.players.started > 5
         hub = await service.hub("churn000", raid_id)
         assert hub["raid"]["strike_count"] == 200
+    finally:
+        await service.stop()
+        await db.close()
+
+
+async def test_strike_ids_past_the_window_are_answered_from_the_journal(tmp_path: Path) -> None:
+    extra = "\n[actors]\nstrike_id_window = 2\nrecent_outcomes = 1\n"
+    h, service, db = await open_harness(tmp_path, extra)
+    try:
+        raid_id = await service.create_raid("dummy")
+        await h.grant("old", count=8)
+        firsts = [await h.strike("old", raid_id, [f"old-c{n}"], f"s{n}") for n in range(5)]
+        # s0 is out of the window (2) and of the outcome cache (1): the journal answers it
+        assert await h.strike("old", raid_id, ["old-c7"], "s0") == firsts[0]
+        assert await h.strike("old", raid_id, ["old-c4"], "s4") == firsts[4]
+        fresh = await h.strike("old", raid_id, ["old-c5"], "s5")
+        assert fresh["strike_count"] == 6
+        hub = await service.hub("old", raid_id)
+        assert hub["raid"]["strike_count"] == 6
+        assert hub["me"]["strikes"] == 6
+        # memory holds the window only, in the RaidActor and in the snapshotter's shadow
+        assert [k for k in hub["me"]["rewards_claimed"] if k.startswith("strike:")] == [
+            "strike:s4",
+            "strike:s5",
+        ]
+        info = await service.snapshot(raid_id)
+        assert info.seq == 6
     finally:
         await service.stop()
         await db.close()

@@ -30,7 +30,6 @@ from persistence.database import Database
 from raid.config import Action, Config, load_config
 from raid.errors import ErrorCode, RaidError
 from server.metrics import Metrics
-from server.requests import Strike
 from tests.e2e.harness import TEST_CONFIG
 
 FUZZ = int(os.environ.get("RAID_FUZZ_EXAMPLES", "150"))
@@ -111,9 +110,8 @@ class RaidServiceMachine(RuleBasedStateMachine):
     )
     def strike(self, user: str, members: set[int], action: Action, strike_id: str) -> None:
         team = tuple(f"{user}-c{i}" for i in sorted(members))
-        request = Strike(self.raid_id, action, team, strike_id)
         try:
-            report = self.run(self.service.strike(user, request))
+            report = self.run(self.service.strike(user, self.raid_id, action, team, strike_id))
         except RaidError as error:
             self._check_refusal(user, team, strike_id, error)
             return

@@ -7,7 +7,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -15,11 +15,14 @@ import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server
 
+from actors.api import EventSink
+from actors.raids import CharacterGrant
+from raid.config import Action
 from raid.errors import ErrorCode, Rejection, Unavailable
 from server.gateway import Gateway, GatewayConfig, RaidServiceProtocol, serve
 from server.http import make_http_handler
 from server.metrics import Metrics
-from server.requests import AdminRequest, Rid, Strike
+from server.requests import Rid
 from server.session import Session
 from server.tokens import issue_token
 
@@ -39,8 +42,12 @@ class TinyService:
 
     def __init__(self) -> None:
         self.release_slow_strike = asyncio.Event()  # a strike with strike_id "slow" waits on it
-        self.subscribed: dict[str, Session] = {}  # user_id -> session of its last subscribe
-        self.closed: list[Session] = []  # sessions reported closed, in order
+        self.subscribed: list[str] = []  # subscriber ids, in subscription order
+        self.closed: list[str] = []  # subscribers reported gone, in order
+        self.sink: EventSink | None = None  # the gateway's fan-out
+
+    def attach(self, sink: EventSink) -> None:
+        self.sink = sink
 
     async def hello(self, user_id: str, role: str) -> dict[str, Any]:
         if user_id == "down":
@@ -53,29 +60,31 @@ class TinyService:
         return {"raid": {"raid_id": raid_id}, "me": {"user_id": user_id}}
 
     async def subscribe(
-        self, session: Session, raid_id: str, since_seq: int | None, rid: Rid
+        self, subscriber_id: str, raid_id: str, since_seq: int | None, rid: Rid
     ) -> None:
-        assert session.user_id is not None
-        self.subscribed[session.user_id] = session
-        session.push({"op": "raid.subscribe.ok", "rid": rid, "seq": 0})
+        self.subscribed.append(subscriber_id)
+        assert self.sink is not None
+        self.sink.subscribed(subscriber_id, {"rid": rid, "seq": 0}, [])
 
-    async def unsubscribe(self, session: Session, raid_id: str) -> None:
+    async def unsubscribe(self, subscriber_id: str, raid_id: str) -> None:
         return None
 
-    def session_closed(self, session: Session) -> None:
-        self.closed.append(session)
+    def subscriber_gone(self, subscriber_id: str) -> None:
+        self.closed.append(subscriber_id)
 
     async def team_options(self, user_id: str, raid_id: str) -> dict[str, Any]:
         return {"max_team_size": 6, "characters": []}
 
-    async def strike(self, user_id: str, req: Strike) -> dict[str, Any]:
-        if req.strike_id == "slow":
+    async def strike(
+        self, user_id: str, raid_id: str, action: Action, team: Sequence[str], strike_id: str
+    ) -> dict[str, Any]:
+        if strike_id == "slow":
             await self.release_slow_strike.wait()
-        if req.strike_id == "boom":
+        if strike_id == "boom":
             raise RuntimeError("database password is hunter2")
-        if req.strike_id == "cooldown":
+        if strike_id == "cooldown":
             raise Rejection(ErrorCode.ON_COOLDOWN, "on cooldown", retry_after=12.5)
-        return {"strike_id": req.strike_id, "action": req.action.value, "team": list(req.team)}
+        return {"strike_id": strike_id, "action": action.value, "team": list(team)}
 
     async def rewards_list(self, user_id: str, raid_id: str) -> dict[str, Any]:
         return {"claimable": [], "claimed": []}
@@ -83,8 +92,32 @@ class TinyService:
     async def rewards_claim(self, user_id: str, raid_id: str, key: str) -> dict[str, Any]:
         return {"key": key, "bundle": {"gems": 1}}
 
-    async def admin(self, user_id: str, req: AdminRequest) -> dict[str, Any]:
-        return {"handled": req.op}
+    async def create_raid(
+        self,
+        boss: str,
+        start: float | None = None,
+        end: float | None = None,
+        raid_id: str | None = None,
+    ) -> str:
+        return raid_id or f"{boss}-1"
+
+    async def end_raid_status(self, raid_id: str) -> str:
+        return "ended"
+
+    async def restore_to_snapshot(self, raid_id: str, snapshot_id: int) -> dict[str, Any]:
+        return {"snapshot_id": snapshot_id, "seq": 0}
+
+    async def grant_roster(self, user_id: str, grants: list[CharacterGrant]) -> list[str]:
+        return [g.character_id or "new" for g in grants]
+
+    async def take_snapshot(self, raid_id: str) -> dict[str, Any]:
+        return {"snapshot_id": 1, "seq": 0}
+
+    async def rewards_pending(self, limit: int) -> list[dict[str, Any]]:
+        return []
+
+    async def rewards_ack(self, ids: Sequence[int]) -> int:
+        return len(ids)
 
 
 @dataclass
@@ -99,6 +132,10 @@ class Running:
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
+
+    def session_of(self, user_id: str) -> Session:
+        """The open session of that user (the gateway's own object)."""
+        return next(s for s in self.gateway.sessions if s.user_id == user_id)
 
 
 @contextlib.asynccontextmanager

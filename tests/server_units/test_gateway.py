@@ -80,7 +80,7 @@ async def test_admin_ops_need_an_admin_token() -> None:
         async with client(srv) as ws:
             await hello(ws, "root", "admin")
             reply = await call(ws, {"op": "admin.raid.end", "rid": 1, "raid_id": "r1"})
-            assert reply == {"op": "admin.raid.end.ok", "rid": 1, "handled": "admin.raid.end"}
+            assert reply == {"op": "admin.raid.end.ok", "rid": 1, "status": "ended"}
 
 
 async def test_malformed_frames_answer_bad_request_and_the_connection_stays_usable() -> None:
@@ -180,7 +180,7 @@ async def test_events_use_the_session_format() -> None:
     async with run_server() as srv, client(srv) as ws:
         await hello(ws)
         await call(ws, {"op": "raid.subscribe", "rid": 1, "raid_id": "r1"}, binary=True)
-        session = srv.service.subscribed["alice"]
+        session = srv.session_of("alice")
         event = {"op": "event", "type": "milestone", "raid_id": "r1", "seq": 1, "hp_pct": 50}
         frames = {fmt: encode_frame(event, fmt) for fmt in Format}
         assert session.push_event(frames)
@@ -236,7 +236,7 @@ async def test_slow_reader_is_closed_with_1013() -> None:
     async with run_server(max_pending_bytes=PENDING_CAP) as srv, client(srv, max_queue=1) as ws:
         await hello(ws)
         await call(ws, {"op": "raid.subscribe", "rid": 1, "raid_id": "r1"})
-        session = srv.service.subscribed["alice"]
+        session = srv.session_of("alice")
         frames = {fmt: encode_frame(ANNOUNCEMENT, fmt) for fmt in Format}
         # The client now stops reading while the server pushes events at it.
         pushed = 0
@@ -267,7 +267,7 @@ async def test_a_reading_client_is_not_closed_at_the_same_pace() -> None:
     async with run_server(max_pending_bytes=PENDING_CAP) as srv, client(srv, max_queue=1) as ws:
         await hello(ws)
         await call(ws, {"op": "raid.subscribe", "rid": 1, "raid_id": "r1"})
-        session = srv.service.subscribed["alice"]
+        session = srv.session_of("alice")
         frames = {fmt: encode_frame(ANNOUNCEMENT, fmt) for fmt in Format}
         count = 300  # about 2.4 MB, far more than the cap and than a socket's buffers
 

@@ -1,0 +1,43 @@
+"""Players' rosters as the rules see them, read from the database and kept in a bounded LRU."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from actors.raids import roster_of
+from persistence.database import Database
+from raid.models import Roster
+
+
+class RosterCache:
+    """At most ``size`` rosters in memory, least recently used dropped first (loop thread)."""
+
+    def __init__(self, db: Database, size: int) -> None:
+        self.db = db  # where rosters live
+        self.size = size  # players kept at most ([actors] roster_cache)
+        self._rosters: OrderedDict[str, Roster] = OrderedDict()  # user_id -> roster
+
+    def __len__(self) -> int:
+        return len(self._rosters)
+
+    def cached(self, user_id: str) -> Roster | None:
+        """The roster if it is in memory (marked used), without awaiting anything."""
+        roster = self._rosters.get(user_id)
+        if roster is not None:
+            self._rosters.move_to_end(user_id)
+        return roster
+
+    async def get(self, user_id: str) -> Roster:
+        roster = self._rosters.get(user_id)
+        if roster is not None:
+            self._rosters.move_to_end(user_id)
+            return roster
+        roster = roster_of(await self.db.get_user_characters(user_id))
+        self._rosters[user_id] = roster
+        if len(self._rosters) > self.size:
+            self._rosters.popitem(last=False)
+        return roster
+
+    def forget(self, user_id: str) -> None:
+        """The roster changed (a grant): read it again on next use."""
+        self._rosters.pop(user_id, None)

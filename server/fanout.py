@@ -1,0 +1,115 @@
+"""Delivering raid events to sessions: the gateway's ``EventSink`` (actors.api).
+
+Each event is encoded at most once per wire format, and only for formats some subscriber
+uses; every subscriber's outbox gets the same bytes. A delivery to many sessions is spread over
+loop iterations, ``chunk`` session pushes per iteration, so a burst of events to thousands of
+subscribers never holds the loop (and the strikes waiting on it) in one long stretch.
+Deliveries stay in order: a later one waits until the earlier ones have reached everyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from server.frames import Format, encode_frame
+from server.session import Frame, Session
+
+DEFAULT_CHUNK = 1000
+"""Session pushes per loop iteration (about 1 ms of loop time)."""
+
+
+class EncodedEvent:
+    """An event and its frames, encoded on first use per format."""
+
+    __slots__ = ("_frames", "event")
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        self.event = event
+        self._frames: dict[Format, Frame] = {}
+
+    def __getitem__(self, fmt: Format) -> Frame:
+        frame = self._frames.get(fmt)
+        if frame is None:
+            frame = self._frames[fmt] = encode_frame(self.event, fmt)
+        return frame
+
+
+class SessionFanout:
+    """Sessions by id, and the deliveries still on their way to them."""
+
+    def __init__(self, chunk: int = DEFAULT_CHUNK) -> None:
+        if chunk < 1:
+            raise ValueError(f"chunk must be at least 1, not {chunk}")
+        self.chunk = chunk  # session pushes per loop iteration
+        self.sessions: dict[str, Session] = {}  # subscriber id -> open session
+        self._queue: deque[_Delivery] = deque()  # deliveries not yet pushed to every session
+        self._scheduled = False  # a continuation is queued on the loop
+
+    def add(self, session: Session) -> None:
+        self.sessions[session.session_id] = session
+
+    def remove(self, session: Session) -> None:
+        self.sessions.pop(session.session_id, None)
+
+    @property
+    def backlog(self) -> int:
+        """Deliveries not yet pushed to all their sessions."""
+        return len(self._queue)
+
+    # -- actors.api.EventSink ---------------------------------------------------------------
+
+    def subscribed(
+        self, subscriber_id: str, reply: dict[str, Any], replay: list[dict[str, Any]]
+    ) -> None:
+        # Deliveries queued before this point were addressed without this subscriber, and
+        # those after it queue behind them: pushing the reply now keeps the order.
+        session = self.sessions.get(subscriber_id)
+        if session is None:
+            return
+        session.push({"op": "raid.subscribe.ok", **reply})
+        for event in replay:
+            session.push_event(EncodedEvent(event))
+
+    def deliver(self, subscriber_ids: Sequence[str], events: list[dict[str, Any]]) -> None:
+        if not subscriber_ids or not events:
+            return
+        self._queue.append(_Delivery(subscriber_ids, [EncodedEvent(e) for e in events]))
+        if not self._scheduled:
+            self._run()
+
+    # -- pushing ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._scheduled = False
+        budget = self.chunk
+        sessions = self.sessions
+        queue = self._queue
+        while queue and budget > 0:
+            delivery = queue[0]
+            ids = delivery.subscriber_ids
+            stop = min(len(ids), delivery.position + budget)
+            encoded = delivery.events
+            for index in range(delivery.position, stop):
+                session = sessions.get(ids[index])
+                if session is not None:
+                    for event in encoded:
+                        session.push_event(event)
+            budget -= stop - delivery.position
+            delivery.position = stop
+            if stop == len(ids):
+                queue.popleft()
+        if queue:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._run)
+
+
+class _Delivery:
+    __slots__ = ("events", "position", "subscriber_ids")
+
+    def __init__(self, subscriber_ids: Sequence[str], events: list[EncodedEvent]) -> None:
+        self.subscriber_ids = subscriber_ids
+        self.events = events
+        self.position = 0  # sessions before this index have it
