@@ -7,6 +7,7 @@ restored state equals a replay of the whole journal from the raid's creation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import signal
@@ -20,7 +21,8 @@ from raid.codec import boss_from_dict, boss_to_dict, player_to_dict, result_from
 from raid.lifecycle import advance_status
 from raid.models import RaidState
 from raid.strike import apply_strike
-from tests.e2e.harness import Client, character, start_server, write_config
+from raidclient import ConnectionLost, RaidClient, RequestTimeout, ServerError, connect
+from tests.e2e.harness import ServerProcess, character, start_server, token, write_config
 
 ROUNDS = 6
 PLAYERS = 6
@@ -28,33 +30,34 @@ ROSTER = 60
 
 
 async def _hammer(
-    server_port_clients: list[tuple[str, Client]],
+    clients: list[tuple[str, RaidClient]],
     raid: str,
     round_no: int,
     acked: dict[tuple[str, str], int],
     claims: set[tuple[str, str]],
 ) -> None:
-    async def play(user: str, client: Client) -> None:
+    async def play(user: str, client: RaidClient) -> None:
         for n in range(10):
             index = round_no * 10 + n
             strike_id = f"r{round_no}-{n}"
             try:
-                reply = await client.request(
-                    "strike",
-                    raid_id=raid,
-                    action="analyze",
-                    team=[f"{user}-c{index}"],
-                    strike_id=strike_id,
-                )
-                if reply["op"] == "strike.ok":
-                    acked[(user, strike_id)] = reply["analysis_points"]
-                claim = await client.request("rewards.claim", raid_id=raid, key="breakthrough:1")
-                if claim["op"] == "rewards.claim.ok":
+                with contextlib.suppress(ServerError):  # refused or unavailable: not acked
+                    report = await client.strike(
+                        raid, "analyze", [f"{user}-c{index}"], strike_id=strike_id
+                    )
+                    acked[(user, strike_id)] = report.analysis_points
+                with contextlib.suppress(ServerError):  # already claimed, not eligible yet
+                    await client.claim(raid, "breakthrough:1")
                     claims.add((user, "breakthrough:1"))
-            except (ConnectionError, TimeoutError):
-                return
+            except (ConnectionLost, RequestTimeout):
+                return  # the server was killed: what it acknowledged is checked below
 
-    await asyncio.gather(*(play(user, client) for user, client in server_port_clients))
+    await asyncio.gather(*(play(user, client) for user, client in clients))
+
+
+async def _player(server: ServerProcess, user: str) -> RaidClient:
+    """No reconnecting: the server is killed on purpose and not restarted under the client."""
+    return await connect(server.ws_url, token(user), reconnect=False, reconnect_timeout=1.0)
 
 
 async def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path) -> None:
@@ -66,20 +69,17 @@ async def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Pa
     raid = "crash"
     for round_no in range(ROUNDS):
         server = start_server(tmp_path, config_path=config)
+        clients: list[tuple[str, RaidClient]] = []
         try:
-            admin = await Client.connect(server)
-            await admin.hello("ops", "admin")
             if round_no == 0:
+                admin = await connect(server.ws_url, token("ops", "admin"), reconnect=False)
                 for user in users:
-                    await admin.ok(
-                        "admin.roster.grant",
-                        user_id=user,
-                        characters=[character(user, n, power=20) for n in range(ROSTER)],
+                    await admin.grant_roster(
+                        user, [character(user, n, power=20) for n in range(ROSTER)]
                     )
-                await admin.ok("admin.raid.create", boss="dummy", raid_id=raid)
-            clients = [(user, await Client.connect(server)) for user in users]
-            for user, client in clients:
-                await client.hello(user)
+                await admin.create_raid("dummy", raid_id=raid)
+                await admin.close()
+            clients = [(user, await _player(server, user)) for user in users]
             killer = asyncio.get_running_loop().call_later(
                 rng.uniform(0.05, 0.4), server.process.send_signal, signal.SIGKILL
             )
@@ -87,6 +87,8 @@ async def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Pa
             killer.cancel()
         finally:
             server.stop(signal.SIGKILL)
+            for _, client in clients:
+                await client.close()
         await _check_database(tmp_path / "raid.db", raid, acked, claims)
     assert len(acked) > 10
 
