@@ -253,6 +253,23 @@ class Client:
             await self._reader
 
 
+async def admin_and_player(
+    server: ServerProcess, user_id: str, raid_id: str, characters: int = 6
+) -> tuple[Client, Client]:
+    """An operator and a player (``characters`` characters) logged in, and a new dummy raid."""
+    admin = await Client.connect(server)
+    await admin.hello("ops", "admin")
+    await admin.ok(
+        "admin.roster.grant",
+        user_id=user_id,
+        characters=[character(user_id, n) for n in range(characters)],
+    )
+    await admin.ok("admin.raid.create", boss="dummy", raid_id=raid_id)
+    player = await Client.connect(server)
+    await player.hello(user_id)
+    return admin, player
+
+
 def character(
     user_id: str, index: int, power: int = 100, tags: tuple[str, ...] = ("fire", "striker")
 ) -> dict[str, Any]:

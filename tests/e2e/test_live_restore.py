@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.harness import Client, ServerProcess, character, start_server
+from tests.e2e.harness import Client, ServerProcess, admin_and_player, character, start_server
 from tests.e2e.test_cli import cli
 
 
@@ -115,14 +115,7 @@ async def test_live_restore_under_load_and_roll_forward(
 async def test_restore_with_url_goes_through_the_running_server(tmp_path: Path) -> None:
     server = start_server(tmp_path)
     try:
-        admin = await Client.connect(server)
-        await admin.hello("ops", "admin")
-        await admin.ok(
-            "admin.roster.grant", user_id="r", characters=[character("r", n) for n in range(6)]
-        )
-        await admin.ok("admin.raid.create", boss="dummy", raid_id="rc")
-        player = await Client.connect(server)
-        await player.hello("r")
+        admin, player = await admin_and_player(server, "r", "rc")
         snapshot = await admin.ok("admin.snapshot", raid_id="rc")
         await _strike(player, "rc", ["r-c0"], "x")
         url = server.ws_url

@@ -18,7 +18,15 @@ from typing import Any
 import pytest
 
 from server.tokens import verify_token
-from tests.e2e.harness import ROOT, SECRET, Client, character, start_server, write_config
+from tests.e2e.harness import (
+    ROOT,
+    SECRET,
+    Client,
+    admin_and_player,
+    character,
+    start_server,
+    write_config,
+)
 from tests.e2e.test_cli import cli
 from tests.timeouts import TIMEOUT
 
@@ -355,14 +363,7 @@ async def test_import_while_the_server_runs_is_refused_or_goes_through_it(tmp_pa
 async def test_restore_then_roll_forward_gives_back_the_state_before(tmp_path: Path) -> None:
     server = start_server(tmp_path)
     try:
-        admin = await Client.connect(server)
-        await admin.hello("ops", "admin")
-        await admin.ok(
-            "admin.roster.grant", user_id="r", characters=[character("r", n) for n in range(6)]
-        )
-        await admin.ok("admin.raid.create", boss="dummy", raid_id="rf")
-        player = await Client.connect(server)
-        await player.hello("r")
+        admin, player = await admin_and_player(server, "r", "rf")
         await player.ok("strike", raid_id="rf", action="fight", team=["r-c0"], strike_id="0")
         early = await admin.ok("admin.snapshot", raid_id="rf")
         for n in range(1, 4):
@@ -406,14 +407,7 @@ async def test_restore_then_roll_forward_gives_back_the_state_before(tmp_path: P
 async def test_audit_shows_strikes_rewards_and_rolled_back_strikes(tmp_path: Path) -> None:
     server = start_server(tmp_path)
     try:
-        admin = await Client.connect(server)
-        await admin.hello("ops", "admin")
-        await admin.ok(
-            "admin.roster.grant", user_id="al", characters=[character("al", n) for n in range(6)]
-        )
-        await admin.ok("admin.raid.create", boss="dummy", raid_id="au")
-        player = await Client.connect(server)
-        await player.hello("al")
+        admin, player = await admin_and_player(server, "al", "au")
         await player.ok("strike", raid_id="au", action="analyze", team=["al-c0"], strike_id="kept")
         await player.ok("rewards.claim", raid_id="au", key="breakthrough:1")
         snap = await admin.ok("admin.snapshot", raid_id="au")
