@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -159,36 +158,47 @@ async def test_crashed_raid_actor_restarts_and_other_raids_keep_serving(
 
 
 async def test_loop_stays_responsive_while_a_raid_actor_is_busy(harness: Harness) -> None:
+    """The RaidActor decides strikes off the loop: the loop keeps ticking during a burst.
+
+    Not a timing assertion on any single tick (one GC pause or a stolen vCPU can delay
+    one by 100+ ms on a shared box): a loop blocked for the burst would tick about once
+    in all, a free loop ticks about once per millisecond; the bound sits far between.
+    """
     raid_id = await harness.service.create_raid("dummy")
-    users = [f"busy{i}" for i in range(40)]
+    users = [f"busy{i}" for i in range(80)]
     for user in users:
         await harness.grant(user)
     live = harness.service.live[raid_id]
-    lateness: list[float] = []
+    ticks: list[float] = []
     done = asyncio.Event()
 
     async def heartbeat() -> None:
         while not done.is_set():
-            started = time.perf_counter()
             await asyncio.sleep(0.001)
-            lateness.append(time.perf_counter() - started - 0.001)
+            ticks.append(time.perf_counter())
 
-    async def burst() -> None:
+    async def burst() -> tuple[float, float]:
         futures = []
+        rosters = {user: await harness.service._roster(user) for user in users}
+        started = time.perf_counter()
         for user in users:
             for n in range(6):
                 reply, future = harness.service.bridge.reply()
-                roster = await harness.service._roster(user)
-                command = StrikeCommand(user, RuleAction.ANALYZE, (f"{user}-c{n}",), f"{n}", roster)
+                command = StrikeCommand(
+                    user, RuleAction.ANALYZE, (f"{user}-c{n}",), f"{n}", rosters[user]
+                )
                 live.ref.tell(StrikeRequest(command, time.time(), reply))
                 futures.append(future)
         await asyncio.wait_for(asyncio.gather(*futures), TIMEOUT * 3)
+        finished = time.perf_counter()
         done.set()
+        return started, finished
 
-    await asyncio.gather(heartbeat(), burst())
-    assert len(lateness) >= 5
-    assert statistics.median(lateness) < 0.005
-    assert max(lateness) < 0.1
+    _, (started, finished) = await asyncio.gather(heartbeat(), burst())
+    during = [tick for tick in ticks if started <= tick <= finished]
+    assert len(during) >= 3
+    # On average the loop got a turn at least every 20 ms while the raid was busy.
+    assert len(during) >= (finished - started) / 0.020
 
 
 async def test_many_players_through_a_small_actor_pool(tmp_path: Path) -> None:
