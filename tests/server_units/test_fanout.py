@@ -25,6 +25,10 @@ class FakeSession:
         self.got.append(frames[self.format])
         return True
 
+    def push_events(self, batch: Any) -> bool:
+        self.got.extend(batch.frames(self.format))
+        return True
+
 
 async def test_each_event_is_encoded_once_per_format_in_use() -> None:
     fanout = SessionFanout()
