@@ -13,7 +13,7 @@ implement it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from actors.raids import CharacterGrant
@@ -21,6 +21,9 @@ from raid.config import Action
 
 Rid = Any
 """A request id, echoed as the client sent it (string, number or null)."""
+
+StrikeDone = Callable[[dict[str, Any] | None, BaseException | None], None]
+"""How a strike is answered without a future: ``(report, None)`` or ``(None, error)``."""
 
 
 class EventSink(Protocol):
@@ -83,6 +86,20 @@ class RaidApi(Protocol):
     async def strike(
         self, user_id: str, raid_id: str, action: Action, team: Sequence[str], strike_id: str
     ) -> dict[str, Any]: ...
+
+    def strike_nowait(
+        self,
+        user_id: str,
+        raid_id: str,
+        action: Action,
+        team: Sequence[str],
+        strike_id: str,
+        done: StrikeDone,
+    ) -> None:
+        """``strike`` for the hot path: returns at once; ``done(report, None)`` or
+        ``done(None, error)`` is called on the event loop once the strike is committed or
+        refused (a ``RaidError``; any other exception is an internal failure)."""
+        ...
 
     async def rewards_list(self, user_id: str, raid_id: str) -> dict[str, Any]: ...
 

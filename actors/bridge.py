@@ -113,6 +113,48 @@ class Reply(Generic[T]):
             self._bridge.post(_reject, self._future, error)
 
 
+Settle = Callable[[Any, BaseException | None], None]
+"""What a ``CallbackReply`` calls on the loop: ``(value, None)`` or ``(None, error)``."""
+
+
+class CallbackReply:
+    """An actor's way to answer a loop callback exactly once, from any thread.
+
+    The strike path's answer: no asyncio future and no coroutine wait per strike, the
+    committed outcome is turned into the reply frame by the callback itself. ``pending``
+    (the caller's registry of unanswered replies, for deadlines) forgets it once settled.
+    """
+
+    __slots__ = ("_bridge", "_done", "_pending")
+
+    def __init__(
+        self, bridge: LoopBridge, done: Settle, pending: dict[CallbackReply, float]
+    ) -> None:
+        self._bridge = bridge
+        self._done: Settle | None = done  # None once settled
+        self._pending = pending
+
+    def set(self, value: Any) -> None:
+        if self._bridge.on_loop_thread():
+            self._settle(value, None)
+        else:
+            self._bridge.post(self._settle, value, None)
+
+    def fail(self, error: BaseException) -> None:
+        if self._bridge.on_loop_thread():
+            self._settle(None, error)
+        else:
+            self._bridge.post(self._settle, None, error)
+
+    def _settle(self, value: Any, error: BaseException | None) -> None:
+        done = self._done
+        if done is None:
+            return
+        self._done = None
+        self._pending.pop(self, None)
+        done(value, error)
+
+
 def _resolve(future: asyncio.Future[Any], value: Any) -> None:
     if not future.done():
         future.set_result(value)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pykka
 
-from actors.bridge import LoopBridge, Reply
+from actors.bridge import CallbackReply, LoopBridge, Reply, Settle
 from raid.errors import Unavailable
 
 REQUEST_TIMEOUT_S = 30.0
@@ -24,9 +24,17 @@ class ActorCalls:
     def __init__(self, bridge: LoopBridge) -> None:
         self.bridge = bridge  # makes the Reply/future pairs
         self._deadlines: dict[asyncio.Future[Any], float] = {}  # calls awaiting a reply
+        self._callbacks: dict[CallbackReply, float] = {}  # callback replies not yet settled
 
     def __len__(self) -> int:
-        return len(self._deadlines)
+        return len(self._deadlines) + len(self._callbacks)
+
+    def callback(self, done: Settle) -> CallbackReply:
+        """A reply that calls ``done`` on the loop once answered (or failed at its deadline);
+        the caller sends it and returns: nothing waits."""
+        reply = CallbackReply(self.bridge, done, self._callbacks)
+        self._callbacks[reply] = time.monotonic() + REQUEST_TIMEOUT_S
+        return reply
 
     async def call(self, send: Callable[[Any], None], make: Callable[[Reply[Any]], Any]) -> Any:
         reply, future = self.bridge.reply()
@@ -46,3 +54,11 @@ class ActorCalls:
         for future, deadline in list(self._deadlines.items()):
             if deadline <= now and not future.done():
                 future.set_exception(Unavailable("the raid did not answer in time; try again"))
+        # Oldest first (insertion order): stop at the first one still in time.
+        late = []
+        for reply, deadline in self._callbacks.items():
+            if deadline > now:
+                break
+            late.append(reply)
+        for reply in late:
+            reply.fail(Unavailable("the raid did not answer in time; try again"))

@@ -31,7 +31,7 @@ from typing import Any
 import pykka
 
 from actors.batch_sender import BatchSender
-from actors.bridge import Reply
+from actors.bridge import Answer, Reply
 from actors.loop_actor import LoopActor, LoopDispatcher
 from actors.messages import (
     ClaimRequest,
@@ -59,7 +59,7 @@ KEPT_REPORTS = 16
 class PlayerStrike:
     command: StrikeCommand
     now: float
-    reply: Reply[Any]
+    reply: Answer[Any]
     learned: tuple[StrikeOutcome, ...] = ()
     """Outcomes of this player's earlier strikes the actor has not seen yet."""
 

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import orjson
 import pykka
 
-from actors.api import EventSink, Rid, Telemetry
+from actors.api import EventSink, Rid, StrikeDone, Telemetry
 from actors.bridge import LoopBridge, Reply
 from actors.broadcaster import (
     BroadcasterActor,
@@ -78,6 +78,14 @@ _T = TypeVar("_T")
 
 STATUS_TICK_S = 1.0
 REAP_EVERY_S = 5.0
+
+
+def _committed(entry: JournalEntry | None) -> bool:
+    """True when there is nothing to wait for: no entry, or one committed without error."""
+    if entry is None:
+        return True
+    committed = entry.future
+    return committed is not None and committed.done() and committed.exception() is None
 
 
 class _Parts:
@@ -391,12 +399,66 @@ class RaidService:
         answer = await parts.calls.call(
             player.tell, lambda reply: PlayerStrike(command, now, reply, learned)
         )
+        return await self._strike_answered(live, command, now, answer)
+
+    def strike_nowait(
+        self,
+        user_id: str,
+        raid_id: str,
+        action: Action,
+        team: Sequence[str],
+        strike_id: str,
+        done: StrikeDone,
+    ) -> None:
+        """``strike`` without a task, a coroutine or a future per strike: ``done(report,
+        None)`` or ``done(None, error)`` is called on the loop once the strike is committed
+        or refused. The hot path (live raid, cached roster, a new strike answered on commit)
+        runs entirely in callbacks; anything else finishes in a task through ``strike``."""
+        parts = self._parts()
+        live = parts.supervisor.live.get(raid_id)
+        roster = self.rosters.cached(user_id)
+        if live is None or roster is None:
+            self._finish_in_task(self.strike(user_id, raid_id, action, team, strike_id), done)
+            return
+        command = StrikeCommand(user_id, action, tuple(team), strike_id, roster)
+        player, learned = self.players.checkout(raid_id, user_id, live.inbox)
+        now = self.clock()
+
+        def answered(answer: Any, error: BaseException | None) -> None:
+            if error is not None:
+                done(None, error)
+            elif isinstance(answer, StrikeOutcome) and _committed(answer.entry):
+                done(strike_report(answer.result), None)
+            else:  # a repeat older than the window, or an outcome not yet committed
+                self._finish_in_task(self._strike_answered(live, command, now, answer), done)
+
+        reply = parts.calls.callback(answered)
+        try:
+            player.tell(PlayerStrike(command, now, reply, learned))
+        except pykka.ActorDeadError:
+            reply.fail(Unavailable("that raid is restarting; try again"))
+
+    def _finish_in_task(self, work: Awaitable[dict[str, Any]], done: StrikeDone) -> None:
+        async def run() -> None:
+            try:
+                report = await work
+            except Exception as exc:  # noqa: BLE001 - handed to the caller, which answers and logs it
+                done(None, exc)
+            else:
+                done(report, None)
+
+        self._parts().supervisor.spawn(run(), "strike")
+
+    async def _strike_answered(
+        self, live: LiveRaid, command: StrikeCommand, now: float, answer: Any
+    ) -> dict[str, Any]:
+        """The rest of ``strike`` once the PlayerActor answered (the slow cases)."""
         if isinstance(answer, CheckJournal):
             answer = await self._strike_checked(live, command, now)
             if isinstance(answer, dict):
                 return answer
         if isinstance(answer, DuplicateStrike):
-            record = await self.db.get_strike_log(raid_id, answer.seq)
+            record = await self.db.get_strike_log(live.raid_id, answer.seq)
             if record is None:
                 raise Unavailable("that strike's report cannot be read right now")
             return strike_report(result_from_dict(orjson.loads(record.result_json)))
@@ -421,10 +483,7 @@ class RaidService:
         return answer
 
     async def _durable(self, entry: JournalEntry | None) -> None:
-        if entry is None:
-            return
-        committed = entry.future
-        if committed is not None and committed.done() and committed.exception() is None:
+        if entry is None or _committed(entry):
             return
         try:
             await self.journal.wait(entry)

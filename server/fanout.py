@@ -1,9 +1,13 @@
 """Delivering raid events to sessions: the gateway's ``EventSink`` (actors.api).
 
 Each event is encoded at most once per wire format, and only for formats some subscriber
-uses; every subscriber's outbox gets the same bytes. A delivery to many sessions is spread over
+uses; a delivery's events are also framed once per format (``EncodedBatch.wire``), so an
+uncompressed session whose outbox is empty gets them in one socket write of bytes shared with
+every other subscriber. A delivery to many sessions is spread over
 loop iterations, ``chunk`` session pushes per iteration, so a burst of events to thousands of
-subscribers never holds the loop (and the strikes waiting on it) in one long stretch.
+subscribers never holds the loop (and the strikes waiting on it) in one long stretch; it
+starts on the next loop iteration, so deliveries to the same subscribers posted together go
+out as one.
 Deliveries stay in order: a later one waits until the earlier ones have reached everyone.
 """
 
@@ -14,7 +18,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from server.frames import Format, encode_frame
+from server.frames import Format, encode_frame, websocket_frame
 from server.session import Frame, Session
 
 DEFAULT_CHUNK = 1000
@@ -35,6 +39,35 @@ class EncodedEvent:
         if frame is None:
             frame = self._frames[fmt] = encode_frame(self.event, fmt)
         return frame
+
+
+class EncodedBatch:
+    """One delivery's events, encoded once per format, and framed once per format."""
+
+    __slots__ = ("_wire", "events")
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = [EncodedEvent(event) for event in events]
+        self._wire: dict[Format, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def extend(self, events: list[dict[str, Any]]) -> None:
+        """Append events (only before any of these frames was handed out)."""
+        assert not self._wire, "frames already handed out"
+        self.events.extend(EncodedEvent(event) for event in events)
+
+    def frames(self, fmt: Format) -> list[Frame]:
+        """Each event's encoded message, in order."""
+        return [event[fmt] for event in self.events]
+
+    def wire(self, fmt: Format) -> bytes:
+        """Every event's complete WebSocket frame, joined: what goes on the socket."""
+        wire = self._wire.get(fmt)
+        if wire is None:
+            wire = self._wire[fmt] = b"".join(websocket_frame(f) for f in self.frames(fmt))
+        return wire
 
 
 class SessionFanout:
@@ -64,21 +97,40 @@ class SessionFanout:
     def subscribed(
         self, subscriber_id: str, reply: dict[str, Any], replay: list[dict[str, Any]]
     ) -> None:
-        # Deliveries queued before this point were addressed without this subscriber, and
-        # those after it queue behind them: pushing the reply now keeps the order.
+        # Deliveries queued before this point were stamped before the reply's seq: they go
+        # out first, then the reply and its replay, so nothing arrives twice or out of order.
         session = self.sessions.get(subscriber_id)
         if session is None:
             return
-        session.push({"op": "raid.subscribe.ok", **reply})
+        answer = {"op": "raid.subscribe.ok", **reply}
+        if self._queue:
+            self._enqueue((subscriber_id,), [answer, *replay])
+            return
+        session.push(answer)
         for event in replay:
             session.push_event(EncodedEvent(event))
 
     def deliver(self, subscriber_ids: Sequence[str], events: list[dict[str, Any]]) -> None:
         if not subscriber_ids or not events:
             return
-        self._queue.append(_Delivery(subscriber_ids, [EncodedEvent(e) for e in events]))
+        self._enqueue(subscriber_ids, events)
+
+    def _enqueue(self, subscriber_ids: Sequence[str], events: list[dict[str, Any]]) -> None:
+        queue = self._queue
+        last = queue[-1] if queue else None
+        if (
+            last is not None
+            and last.position == 0
+            and (last.subscriber_ids is subscriber_ids or last.subscriber_ids == subscriber_ids)
+        ):
+            last.events.extend(events)  # one write per session for both
+        else:
+            queue.append(_Delivery(subscriber_ids, EncodedBatch(events)))
         if not self._scheduled:
-            self._run()
+            # Next loop iteration: deliveries posted together (one bridge drain: a publish
+            # and its hp update, several raids' commits) merge into one write per session.
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._run)
 
     # -- pushing ----------------------------------------------------------------------------
 
@@ -91,12 +143,11 @@ class SessionFanout:
             delivery = queue[0]
             ids = delivery.subscriber_ids
             stop = min(len(ids), delivery.position + budget)
-            encoded = delivery.events
+            batch = delivery.events
             for index in range(delivery.position, stop):
                 session = sessions.get(ids[index])
                 if session is not None:
-                    for event in encoded:
-                        session.push_event(event)
+                    session.push_events(batch)
             budget -= stop - delivery.position
             delivery.position = stop
             if stop == len(ids):
@@ -109,7 +160,7 @@ class SessionFanout:
 class _Delivery:
     __slots__ = ("events", "position", "subscriber_ids")
 
-    def __init__(self, subscriber_ids: Sequence[str], events: list[EncodedEvent]) -> None:
+    def __init__(self, subscriber_ids: Sequence[str], events: EncodedBatch) -> None:
         self.subscriber_ids = subscriber_ids
         self.events = events
         self.position = 0  # sessions before this index have it

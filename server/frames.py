@@ -92,3 +92,24 @@ def encode_frame(msg: Mapping[str, Any], fmt: Format) -> bytes | str:
         return json.dumps(plain, separators=(",", ":"), allow_nan=False)
     packed: bytes = msgpack.packb(plain, use_bin_type=True)
     return packed
+
+
+def websocket_frame(frame: bytes | str) -> bytes:
+    """A complete, unfragmented server-to-client WebSocket frame carrying ``frame`` (RFC 6455
+    section 5.2: FIN, opcode text for str and binary for bytes, no mask, no extension).
+
+    Server frames are never masked, so without compression a frame's bytes are the same for
+    every session: the fan-out builds an event's frame once and writes the same bytes to all.
+    """
+    if isinstance(frame, str):
+        payload, first = frame.encode(), 0x81
+    else:
+        payload, first = frame, 0x82
+    size = len(payload)
+    if size < 126:
+        header = bytes((first, size))
+    elif size < 1 << 16:
+        header = bytes((first, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((first, 127)) + size.to_bytes(8, "big")
+    return header + payload

@@ -2,10 +2,12 @@
 
 For each frame, in arrival order: rate limit, decode, parse, authorise, then dispatch.
 
-Concurrency choice: every request except ``hello`` runs as its own task, started in
-arrival order, and its reply is pushed when it completes. A strike waits for its journal
-commit (milliseconds to seconds); running it inline would hold back every later frame of
-the connection, ``ping`` included. Clients match replies by ``rid``, so replies may come
+Concurrency choice: a strike, the hot path, is handed to the service with a callback that
+pushes its reply once the strike is committed (no task, coroutine or future per strike);
+every other request except ``hello`` runs as its own task, started in arrival order, and its
+reply is pushed when it completes. A strike waits for its journal commit (milliseconds to
+seconds); running anything inline would hold back every later frame of the connection,
+``ping`` included. Clients match replies by ``rid``, so replies may come
 out of order; requests that must be ordered are ordered where their state lives (a
 player's strikes by its PlayerActor). ``hello`` runs inline because every later frame
 depends on the identity it establishes.
@@ -189,6 +191,9 @@ class Gateway:
             self._push_error(session, rid, exc, op=None)
             return None
         self.metrics.count_request(req.op)
+        if type(req) is Strike:
+            self._strike_now(session, rid, req)
+            return None
         if isinstance(req, Hello):
             await self._answer(session, rid, req)
             return None
@@ -241,7 +246,7 @@ class Gateway:
             case TeamOptions():
                 return await service.team_options(user_id, req.raid_id)
             case Strike():
-                return await self._strike(user_id, req)
+                raise AssertionError("strikes are answered by _strike_now, without a task")
             case RewardsList():
                 return await service.rewards_list(user_id, req.raid_id)
             case RewardsClaim():
@@ -262,20 +267,33 @@ class Gateway:
             **result,
         }
 
-    async def _strike(self, user_id: str, req: Strike) -> dict[str, Any]:
+    def _strike_now(self, session: Session, rid: Rid, req: Strike) -> None:
+        """The hot path: no task per strike; the service calls back once it is committed."""
+        user_id = session.user_id
+        assert user_id is not None  # _authorize let nothing else through before hello
         started = time.monotonic()
-        code = ErrorCode.INTERNAL.value
+
+        def done(report: dict[str, Any] | None, error: BaseException | None) -> None:
+            if report is not None:
+                self.metrics.count_strike("ok", time.monotonic() - started)
+                session.push({"op": "strike.ok", "rid": rid, **report})
+                return
+            if not isinstance(error, RaidError):
+                logger.error(
+                    "request failed",
+                    exc_info=error,
+                    extra={**session.log_extra, "op": "strike", "raid": req.raid_id},
+                )
+                error = _internal_error()
+            self.metrics.count_strike(error.code.value, time.monotonic() - started)
+            self._push_error(session, rid, error, op="strike", raid=req.raid_id)
+
         try:
-            report = await self.service.strike(
-                user_id, req.raid_id, req.action, req.team, req.strike_id
+            self.service.strike_nowait(
+                user_id, req.raid_id, req.action, req.team, req.strike_id, done
             )
-            code = "ok"
-            return report
         except RaidError as exc:
-            code = exc.code.value
-            raise
-        finally:
-            self.metrics.count_strike(code, time.monotonic() - started)
+            done(None, exc)
 
     def _push_error(
         self,

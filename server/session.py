@@ -37,6 +37,16 @@ class FramesByFormat(Protocol):
     def __getitem__(self, fmt: Format, /) -> Frame: ...
 
 
+class FramedEvents(Protocol):
+    """Events encoded and framed once per wire format (server.fanout.EncodedBatch)."""
+
+    def __len__(self) -> int: ...
+
+    def frames(self, fmt: Format, /) -> list[Frame]: ...
+
+    def wire(self, fmt: Format, /) -> bytes: ...
+
+
 CLOSE_TIMEOUT_S = 10.0
 """How long a close may take (flushing, then the closing handshake) before the TCP
 connection is aborted. websockets' own close timeout only starts once the close frame
@@ -127,6 +137,23 @@ class Session:
             self._metrics.events_sent.inc()
         return queued
 
+    def push_events(self, batch: FramedEvents) -> bool:
+        """Queue a delivery's events; when nothing is queued before them and the socket takes
+        data, write their shared pre-built frames in one write (no framing per session)."""
+        count = len(batch)
+        if self._closing:
+            self._metrics.events_dropped.inc(count)
+            return False
+        if not self._queue and self._writable(raw=True):
+            self._write_raw(batch.wire(self.format))
+            self._metrics.events_sent.inc(count)
+            return True
+        for frame in batch.frames(self.format):
+            if not self.push(frame):
+                return False
+        self._metrics.events_sent.inc(count)
+        return True
+
     async def close(self, code: int = CloseCode.GOING_AWAY, reason: str = "") -> None:
         """Stop accepting frames, send what is queued, then close the connection."""
         self._begin_close(code, reason, flush=True)
@@ -212,15 +239,9 @@ class Session:
         socket takes data (not paused by flow control): no writer-task wake-up per reply or
         per event, which was most of the cost of fanning events out to thousands of sessions.
         False when the frame must be queued instead."""
-        connection = self.connection
-        protocol = connection.protocol
-        if (
-            protocol.state is not State.OPEN
-            or connection.paused
-            or connection.send_in_progress is not None
-            or connection.transport.is_closing()
-        ):
+        if not self._writable(raw=False):
             return False
+        protocol = self.connection.protocol
         if isinstance(frame, str):
             protocol.send_text(frame.encode())
         else:
@@ -228,11 +249,34 @@ class Session:
         self._write_out()
         return True
 
+    def _writable(self, *, raw: bool) -> bool:
+        """The socket takes a frame now: open, not paused by flow control, no fragmented send
+        in progress; for bytes framed elsewhere (``raw``), no extension (compression) either,
+        since an extension makes frames specific to the session."""
+        connection = self.connection
+        protocol = connection.protocol
+        return not (
+            protocol.state is not State.OPEN
+            or connection.paused
+            or connection.send_in_progress is not None
+            or connection.transport.is_closing()
+            or (raw and protocol.extensions)
+        )
+
+    def _write_raw(self, wire: bytes) -> None:
+        """Write complete frames built elsewhere, after anything the protocol has pending."""
+        pending = self.connection.protocol.data_to_send()
+        if pending:
+            self._write_out_chunks(pending)
+        self.connection.transport.write(wire)
+
     def _write_out(self) -> None:
         """Hand the protocol's outgoing bytes to the socket in one write (one syscall for a
         burst of frames: per-frame writes were a quarter of the server's CPU under fan-out)."""
+        self._write_out_chunks(self.connection.protocol.data_to_send())
+
+    def _write_out_chunks(self, chunks: list[bytes]) -> None:
         transport = self.connection.transport
-        chunks = self.connection.protocol.data_to_send()
         data = b"".join(chunks)
         if data:
             transport.write(data)

@@ -15,7 +15,7 @@ import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server
 
-from actors.api import EventSink
+from actors.api import EventSink, StrikeDone
 from actors.raids import CharacterGrant
 from raid.config import Action
 from raid.errors import ErrorCode, Rejection, Unavailable
@@ -42,6 +42,7 @@ class TinyService:
 
     def __init__(self) -> None:
         self.release_slow_strike = asyncio.Event()  # a strike with strike_id "slow" waits on it
+        self._tasks: set[asyncio.Task[None]] = set()  # strikes answered through callbacks
         self.subscribed: list[str] = []  # subscriber ids, in subscription order
         self.closed: list[str] = []  # subscribers reported gone, in order
         self.sink: EventSink | None = None  # the gateway's fan-out
@@ -85,6 +86,27 @@ class TinyService:
         if strike_id == "cooldown":
             raise Rejection(ErrorCode.ON_COOLDOWN, "on cooldown", retry_after=12.5)
         return {"strike_id": strike_id, "action": action.value, "team": list(team)}
+
+    def strike_nowait(
+        self,
+        user_id: str,
+        raid_id: str,
+        action: Action,
+        team: Sequence[str],
+        strike_id: str,
+        done: StrikeDone,
+    ) -> None:
+        async def run() -> None:
+            try:
+                report = await self.strike(user_id, raid_id, action, team, strike_id)
+            except Exception as exc:  # noqa: BLE001 - the gateway answers it
+                done(None, exc)
+            else:
+                done(report, None)
+
+        task = asyncio.ensure_future(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def rewards_list(self, user_id: str, raid_id: str) -> dict[str, Any]:
         return {"claimable": [], "claimed": []}

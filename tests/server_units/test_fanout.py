@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgpack
+
 from server.fanout import EncodedEvent, SessionFanout
 from server.frames import Format
 
@@ -25,6 +27,10 @@ class FakeSession:
         self.got.append(frames[self.format])
         return True
 
+    def push_events(self, batch: Any) -> bool:
+        self.got.extend(batch.frames(self.format))
+        return True
+
 
 async def test_each_event_is_encoded_once_per_format_in_use() -> None:
     fanout = SessionFanout()
@@ -33,6 +39,7 @@ async def test_each_event_is_encoded_once_per_format_in_use() -> None:
         fanout.add(session)  # type: ignore[arg-type]
     events = [{"op": "event", "type": "hp", "seq": n} for n in range(3)]
     fanout.deliver([s.session_id for s in sessions], events)
+    await asyncio.sleep(0)
     frames = [s.got for s in sessions]
     assert all(len(got) == 3 for got in frames)
     # the very same bytes objects: encoded once, shared by every subscriber
@@ -48,17 +55,22 @@ async def test_big_deliveries_are_sliced_across_loop_iterations_and_stay_in_orde
         fanout.add(session)  # type: ignore[arg-type]
     ids = [s.session_id for s in sessions]
     fanout.deliver(ids, [{"op": "event", "type": "a", "seq": 1}])
-    fanout.deliver(ids, [{"op": "event", "type": "b", "seq": 2}])
-    assert sum(len(s.got) for s in sessions) == 10  # one slice now, the rest later
+    fanout.deliver(ids[:-1], [{"op": "event", "type": "b", "seq": 2}])  # not mergeable
+    fanout.deliver(ids[:-1], [{"op": "event", "type": "c", "seq": 3}])  # merges with b
     assert fanout.backlog == 2
+    await asyncio.sleep(0)
+    assert sum(len(s.got) for s in sessions) == 10  # one slice per iteration
     for _ in range(20):
         if not fanout.backlog:
             break
         await asyncio.sleep(0)
     assert fanout.backlog == 0
-    assert all(len(s.got) == 2 for s in sessions)
-    decoded = [EncodedEvent({"op": "event", "type": t, "seq": n}) for t, n in (("a", 1), ("b", 2))]
-    assert all(s.got == [decoded[0][Format.MSGPACK], decoded[1][Format.MSGPACK]] for s in sessions)
+    decoded = [
+        EncodedEvent({"op": "event", "type": t, "seq": n})[Format.MSGPACK]
+        for t, n in (("a", 1), ("b", 2), ("c", 3))
+    ]
+    assert all(s.got == decoded for s in sessions[:-1])
+    assert sessions[-1].got == decoded[:1]
 
 
 async def test_gone_sessions_are_skipped_and_subscribe_replies_go_first() -> None:
@@ -68,6 +80,19 @@ async def test_gone_sessions_are_skipped_and_subscribe_replies_go_first() -> Non
     fanout.subscribed("a", {"rid": 7, "seq": 41}, [{"op": "event", "type": "x", "seq": 41}])
     fanout.deliver(["gone", "a"], [{"op": "event", "type": "y", "seq": 42}])
     fanout.subscribed("gone", {"rid": 1, "seq": 0}, [])
+    await asyncio.sleep(0)
     assert alive.got[0] == {"op": "raid.subscribe.ok", "rid": 7, "seq": 41}
     assert [frame.count('"seq"') for frame in alive.got[1:]] == [1, 1]
     assert '"y"' in alive.got[2]
+
+
+async def test_a_subscribe_reply_waits_for_deliveries_queued_before_it() -> None:
+    fanout = SessionFanout()
+    session = FakeSession("a")
+    fanout.add(session)  # type: ignore[arg-type]
+    fanout.deliver(["a"], [{"op": "event", "type": "x", "seq": 5}])  # stamped before
+    fanout.subscribed("a", {"rid": 2, "seq": 5}, [])
+    assert session.got == []
+    await asyncio.sleep(0)
+    kinds = [msgpack.unpackb(frame)["op"] for frame in session.got]
+    assert kinds == ["event", "raid.subscribe.ok"]

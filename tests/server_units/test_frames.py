@@ -10,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from raid.errors import ErrorCode, ProtocolError
-from server.frames import DEFAULT_MAX_FRAME_BYTES, Format, decode_frame, encode_frame
+from server.frames import (
+    DEFAULT_MAX_FRAME_BYTES,
+    Format,
+    decode_frame,
+    encode_frame,
+    websocket_frame,
+)
 
 
 def bad_request(data: bytes | str) -> ProtocolError:
@@ -117,3 +123,25 @@ def test_any_text_decodes_to_a_map_or_bad_request(data: str) -> None:
         assert exc.code is ErrorCode.BAD_REQUEST
     else:
         assert isinstance(value, dict) and fmt is Format.JSON
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 200_000])
+@pytest.mark.parametrize("text", [False, True])
+def test_prebuilt_websocket_frames_parse_as_websockets_parses_them(size: int, text: bool) -> None:
+    from websockets.frames import Frame, Opcode
+    from websockets.streams import StreamReader
+
+    message: bytes | str = "é" * (size // 2) if text else bytes(range(256)) * (size // 256 + 1)
+    message = message[: size // 2] if text else message[:size]
+    reader = StreamReader()
+    reader.feed_data(websocket_frame(message))
+    parser = Frame.parse(reader.read_exact, mask=False)
+    try:
+        next(parser)
+    except StopIteration as done:
+        frame = done.value
+    else:
+        raise AssertionError("the frame was incomplete")
+    assert frame.fin
+    assert frame.opcode is (Opcode.TEXT if text else Opcode.BINARY)
+    assert frame.data == (message.encode() if isinstance(message, str) else message)

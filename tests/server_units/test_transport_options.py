@@ -7,7 +7,9 @@ import base64
 import os
 import time
 
-from tests.server_units.support import TIMEOUT, client, run_server
+import pytest
+
+from tests.server_units.support import TIMEOUT, call, client, hello, recv, run_server
 
 
 async def test_compression_is_off_by_default_and_can_be_enabled() -> None:
@@ -42,3 +44,27 @@ async def test_a_silent_peer_is_dropped_after_ping_interval_plus_timeout() -> No
         assert 0.2 <= elapsed < TIMEOUT
         writer.close()
         await writer.wait_closed()
+
+
+@pytest.mark.parametrize("compression", [False, True])
+@pytest.mark.parametrize("binary", [False, True])
+async def test_events_reach_plain_and_compressed_sessions_intact(
+    compression: bool, binary: bool
+) -> None:
+    """Uncompressed sessions get the fan-out's shared pre-built frames, compressed ones their
+    own: both decode to the same events, in order, after the subscribe reply."""
+    async with (
+        run_server(compression=compression) as running,
+        client(running, compression="deflate") as ws,
+    ):
+        await hello(ws)
+        reply = await call(ws, {"op": "raid.subscribe", "rid": 3, "raid_id": "r"}, binary)
+        assert reply["op"] == "raid.subscribe.ok"
+        big = "x" * 70_000  # a 64-bit length field
+        events = [{"op": "event", "type": "t", "seq": n, "text": big[: 10**n]} for n in range(6)]
+        session = running.session_of("alice")
+        assert running.service.sink is not None
+        running.service.sink.deliver([session.session_id], events[:3])
+        running.service.sink.deliver([session.session_id], events[3:])
+        assert [await recv(ws) for _ in events] == events
+        assert bool(ws.protocol.extensions) is compression
