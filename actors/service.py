@@ -322,10 +322,10 @@ class RaidService:
                 parts.calls.expire()
                 self.unload_idle()
 
-    def unload_idle(self) -> list[str]:
+    def unload_idle(self, now: float | None = None) -> list[str]:
         """Unload finished raids idle for ``[actors] raid_idle_s`` (the clock does it every
-        5 s); the ids of those unloaded."""
-        return self._parts().supervisor.unload_idle(self.config.actors.raid_idle_s)
+        5 s); the ids of those unloaded. ``now``: ``time.monotonic()`` unless given."""
+        return self._parts().supervisor.unload_idle(self.config.actors.raid_idle_s, now)
 
     # -- player ops (RaidServiceProtocol) -----------------------------------------------------
 
