@@ -320,7 +320,7 @@ class RaidSupervisor:
         for raid_id, live in list(self.live.items()):
             live.touch(now)
             if now - live.used_at >= idle_s and self._unloadable(raid_id, live):
-                self.unload(raid_id)
+                self.unload(raid_id, "finished and idle")
                 unloaded.append(raid_id)
         return unloaded
 
@@ -342,11 +342,11 @@ class RaidSupervisor:
             if len(unloaded) == excess:
                 break
             if self._unloadable(live.raid_id, live):
-                self.unload(live.raid_id)
+                self.unload(live.raid_id, f"more than {most} finished raids loaded")
                 unloaded.append(live.raid_id)
         return unloaded
 
-    def unload(self, raid_id: str) -> None:
+    def unload(self, raid_id: str, why: str) -> None:
         """Stop a raid's actor and its PlayerActors, free the Snapshotter's shadow copy; the
         raid is restored from durable state on its next request."""
         live = self.live.pop(raid_id)
@@ -354,7 +354,7 @@ class RaidSupervisor:
         live.ref.stop(block=False)
         self.snapshotter.tell(Forget(raid_id))
         self.telemetry.actors_live("raid", len(self.live))
-        log.info("raid %s unloaded (finished and idle)", raid_id, extra={"raid": raid_id})
+        log.info("raid %s unloaded (%s)", raid_id, why, extra={"raid": raid_id})
 
     def _final(self, raid_id: str) -> bool:
         status = self.statuses.get(raid_id)
