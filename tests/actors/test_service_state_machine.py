@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pykka
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from actors.raid_actor import RaidActor
 from actors.raids import CharacterGrant
@@ -75,10 +75,16 @@ class RaidServiceMachine(RuleBasedStateMachine):
         self.model = Model()
         self.service, self.db = self.run(self._open())
         self.raid_id = self.run(self.service.create_raid("dummy", start=START - 1))
+        self.power = 400  # of the weakest character; set by ``rosters``
+
+    @initialize(power=st.sampled_from([400, 4000]))
+    def rosters(self, power: int) -> None:
+        """Weak characters (a long fight) or strong ones (the boss falls in a few strikes and
+        the rest of the run plays on a finished raid: claims, unloading)."""
+        self.power = power
         for user in PLAYERS:
-            self.run(
-                self.service.grant_roster(user, [_character(user, i) for i in range(CHARACTERS)])
-            )
+            grants = [_character(user, i, power) for i in range(CHARACTERS)]
+            self.run(self.service.grant_roster(user, grants))
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -211,7 +217,7 @@ class RaidServiceMachine(RuleBasedStateMachine):
         """A character granted while the raid runs: usable at the player's next strike."""
         index = self.model.granted[user]
         if index < CHARACTERS + GRANTABLE:
-            self.run(self.service.grant_roster(user, [_character(user, index)]))
+            self.run(self.service.grant_roster(user, [_character(user, index, self.power)]))
             self.model.granted[user] += 1
 
     @rule()
@@ -219,13 +225,19 @@ class RaidServiceMachine(RuleBasedStateMachine):
         """The raid alone restarts from durable state (as after a crash of its actor)."""
         self.run(self.service.restart(self.raid_id, "state machine"))
 
-    @rule()
-    def unload_if_finished(self) -> None:
-        """Once the boss fell and its state is snapshotted, the raid may be unloaded; the
-        next request restores it."""
-        unloaded = self.service.unload_idle(time.monotonic() + 10**6)
+    @rule(snapshot_first=st.booleans())
+    def unload_if_finished(self, snapshot_first: bool) -> None:
+        """Once the boss fell and its state is snapshotted, the raid is unloaded when idle;
+        the next request restores it."""
+        if snapshot_first:
+            self.snapshot()
+        now = time.monotonic()
+        self.service.unload_idle(now + 10**6)  # notes the requests of the last step
+        unloaded = self.service.unload_idle(now + 2 * 10**6)  # nothing sent since: idle
         if self.model.hp > 0:
             assert unloaded == [], "an active raid was unloaded"
+        elif unloaded:
+            event("unloaded the finished raid")
 
     @rule()
     def restart(self) -> None:
@@ -266,9 +278,9 @@ class RaidServiceMachine(RuleBasedStateMachine):
             assert pykka.ActorRegistry.get_by_class(RaidActor) == [live.ref]
 
 
-def _character(user: str, index: int) -> CharacterGrant:
+def _character(user: str, index: int, power: int) -> CharacterGrant:
     return CharacterGrant(
-        f"{user}-c{index}", f"C{index}", 3, {"power": 400 * (index + 1)}, ("fire",)
+        f"{user}-c{index}", f"C{index}", 3, {"power": power * (index + 1)}, ("fire",)
     )
 
 
