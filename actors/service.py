@@ -11,7 +11,8 @@ in a file that says what it does:
 - actors/rosters.py       the roster cache
 - actors/calls.py         requests to actors and their deadlines
 
-and a clock drives raid status changes, hp coalescing and idle PlayerActor eviction.
+and a clock drives raid status changes, hp coalescing, idle PlayerActor eviction and the
+unloading of idle finished raids.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
-"""Supervision of the raids: restored on demand, started with their actor, restarted when broken.
+"""Supervision of the raids: restored on demand, started with their actor, restarted when broken,
+unloaded when finished and idle.
 
 A raid runs as one RaidActor (``LiveRaid``). It is restored from durable state (latest snapshot
 + committed journal) on first use or at start-up; a RaidActor that crashes, or whose journal
 batch failed, is stopped, its in-flight entries are let settle, and it is restored again with
-a new generation (its old entries are refused by the journal from then on). Runs on the loop.
+a new generation (its old entries are refused by the journal from then on). A finished raid
+nobody uses is unloaded (its actor and the Snapshotter's shadow copy freed) and restored again
+on demand. Runs on the loop.
 """
 
 from __future__ import annotations
