@@ -19,10 +19,12 @@ import pykka
 from actors.batch_sender import BatchSender
 from actors.loop_actor import LoopDispatcher
 from actors.player_actor import Invalidate, PlayerActor
+from raid.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
 _Key = tuple[str, str]
+_Entry = tuple[pykka.ActorRef[Any], float, BatchSender]  # actor, last used, raid inbox
 
 
 class PlayerPool:
@@ -40,7 +42,7 @@ class PlayerPool:
         self.strike_id_window = strike_id_window  # strike_ids each actor's cache keeps
         self.on_count = on_count  # reports the live count (metrics)
         self.dispatcher: LoopDispatcher | None = None  # runs the actors; set once the loop runs
-        self._live: OrderedDict[_Key, tuple[pykka.ActorRef[Any], float]] = OrderedDict()
+        self._live: OrderedDict[_Key, _Entry] = OrderedDict()
         self._learned: dict[_Key, list[Any]] = {}  # outcomes to pass to a live PlayerActor
         self.started = 0  # PlayerActors started since boot
         self.evicted = 0  # PlayerActors stopped to respect max_live or idle_s
@@ -49,14 +51,27 @@ class PlayerPool:
         return len(self._live)
 
     def get(self, raid_id: str, user_id: str, raid: BatchSender) -> pykka.ActorRef[Any]:
-        """The player's actor in that raid, started if needed; marks it used now."""
+        """The player's actor in that raid, bound to ``raid`` (the raid's current inbox),
+        started if needed; marks it used now.
+
+        An actor bound to another inbox served an earlier incarnation of the raid (started
+        while it restarted, by a request that fetched the raid before the restart): it is
+        replaced, or it would forward every later request of the player to a stopped actor.
+        A request that brings a stopped raid's inbox is answered ``unavailable``.
+        """
         key = (raid_id, user_id)
         entry = self._live.get(key)
         now = time.monotonic()
-        if entry is not None and entry[0].is_alive():
-            self._live[key] = (entry[0], now)
-            self._live.move_to_end(key)
-            return entry[0]
+        if entry is not None:
+            ref, _used, bound = entry
+            if bound is raid and ref.is_alive():
+                self._live[key] = (ref, now, bound)
+                self._live.move_to_end(key)
+                return ref
+        if not raid.ref.is_alive():
+            raise Unavailable(f"raid {raid_id} is restarting; try again")
+        if entry is not None:
+            self._drop(key)
         while len(self._live) >= self.max_live:
             self._stop_oldest()
         if self.dispatcher is None:
@@ -64,7 +79,7 @@ class PlayerPool:
         ref = PlayerActor.start(
             self.dispatcher, raid_id, user_id, raid, self.safe_team_size, self.strike_id_window
         )
-        self._live[key] = (ref, now)
+        self._live[key] = (ref, now, raid)
         self.started += 1
         self.on_count(len(self._live))
         return ref
@@ -88,7 +103,7 @@ class PlayerPool:
         deadline = time.monotonic() - self.idle_s
         stopped = 0
         while self._live:
-            _key, (_ref, used) = next(iter(self._live.items()))
+            _key, (_ref, used, _raid) = next(iter(self._live.items()))
             if used > deadline:
                 break
             self._stop_oldest()
@@ -97,27 +112,30 @@ class PlayerPool:
 
     def invalidate_raid(self, raid_id: str) -> None:
         """The raid changed under the caches (status change): rebuild them on next use."""
-        for (raid, _user), (ref, _used) in self._live.items():
+        for (raid, _user), (ref, _used, _inbox) in self._live.items():
             if raid == raid_id:
                 _tell(ref, Invalidate())
 
     def stop_raid(self, raid_id: str) -> None:
         """Stop every PlayerActor of a raid (the raid is restarting or gone)."""
         for key in [k for k in self._live if k[0] == raid_id]:
-            ref, _used = self._live.pop(key)
-            self._learned.pop(key, None)
-            ref.stop(block=False)
+            self._drop(key)
         self.on_count(len(self._live))
 
     def stop_all(self) -> None:
-        for ref, _used in self._live.values():
+        for ref, _used, _raid in self._live.values():
             ref.stop(block=False)
         self._live.clear()
         self._learned.clear()
         self.on_count(0)
 
+    def _drop(self, key: _Key) -> None:
+        ref, _used, _raid = self._live.pop(key)
+        self._learned.pop(key, None)
+        ref.stop(block=False)
+
     def _stop_oldest(self) -> None:
-        key, (ref, _used) = self._live.popitem(last=False)
+        key, (ref, _used, _raid) = self._live.popitem(last=False)
         self._learned.pop(key, None)
         ref.stop(block=False)
         self.evicted += 1

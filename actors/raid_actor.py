@@ -108,7 +108,9 @@ class RaidActor(Actor):
         self.generation = generation  # this incarnation; journal entries carry it
         self.sinks = sinks  # journal, status and crash notifications, all via the bridge
         self.rng = rng or random.Random()  # draws are recorded in results: no seed to persist
-        self.boards = Leaderboards.of(state.players.values())  # derived index, rebuilt on start
+        # Derived index over every player, built in on_start: pykka runs __init__ on the
+        # caller's thread (the event loop), on_start on the actor's own thread.
+        self.boards = Leaderboards()
         self.context = ScoringContext.build(rules, state.boss)  # rebuilt when curses change
         self.recent: OrderedDict[tuple[str, str], StrikeOutcome] = OrderedDict()
         self.recent_outcomes = recent_outcomes  # bound of ``recent``
@@ -188,6 +190,10 @@ class RaidActor(Actor):
         if reply is not None and result is not ANSWERED_ON_COMMIT:
             reply.set(result)
         return result
+
+    def on_start(self) -> None:
+        """Start-up work over every player, on this actor's thread, before any message."""
+        self.boards = Leaderboards.of(self.state.players.values())
 
     def on_stop(self) -> None:
         fail_pending(self, Unavailable(f"raid {self.raid_id} is restarting; try again"))

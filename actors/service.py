@@ -11,7 +11,8 @@ in a file that says what it does:
 - actors/rosters.py       the roster cache
 - actors/calls.py         requests to actors and their deadlines
 
-and a clock drives raid status changes, hp coalescing and idle PlayerActor eviction.
+and a clock drives raid status changes, hp coalescing, idle PlayerActor eviction and the
+unloading of idle finished raids.
 """
 
 from __future__ import annotations
@@ -56,7 +57,6 @@ from actors.messages import (
 from actors.player_actor import PlayerClaim, PlayerStrike
 from actors.players import PlayerPool
 from actors.raids import CharacterGrant, create_raid, validate_grants
-from actors.restore import restore_raid
 from actors.rosters import RosterCache
 from actors.snapshots import SnapshotScheduler
 from actors.snapshotter import Snapshotter
@@ -329,13 +329,23 @@ class RaidService:
                 last_reap = mono
                 self.players.reap_idle()
                 parts.calls.expire()
+                self.unload_idle()
+
+    def unload_idle(self, now: float | None = None) -> list[str]:
+        """Unload finished raids idle for ``[actors] raid_idle_s`` (the clock does it every
+        5 s); the ids of those unloaded. ``now``: ``time.monotonic()`` unless given."""
+        return self._parts().supervisor.unload_idle(self.config.actors.raid_idle_s, now)
 
     # -- player ops (RaidServiceProtocol) -----------------------------------------------------
 
     async def hello(self, user_id: str, role: str) -> dict[str, Any]:
-        """Every raid in the database (also those created by the CLI while running)."""
+        """The raids in the database (also those created by the CLI while running), at most
+        ``[server] hello_raids``: unfinished ones first, then the most recently created.
+
+        Bounded because any player may then load each raid listed (actors/supervision.py
+        unloads finished ones again once idle)."""
         raids = []
-        for row in await self.db.list_boss_raids():
+        for row in await self.db.list_recent_raids(self.config.server.hello_raids):
             known = self.parts.supervisor.statuses if self.parts is not None else {}
             status = known.get(row.raid_id, RaidStatus(row.status)).value
             raids.append({"raid_id": row.raid_id, "name": row.name, "status": status})
@@ -532,13 +542,14 @@ class RaidService:
         state = await create_raid(
             self.db, self.config, boss, now=now, start=start, end=end, raid_id=raid_id
         )
-        created = await restore_raid(self.db, state.boss.raid_id, now)
-        assert created is not None
-        supervisor = self._parts().supervisor
-        supervisor.statuses[created.row.raid_id] = created.state.boss.status
-        supervisor.start_raid(created.state, created.source)
-        log.info("raid %s created", created.row.raid_id, extra={"raid": created.row.raid_id})
-        return created.row.raid_id
+        raid_id = state.boss.raid_id
+        # Through the supervisor's load: a request for the new raid arriving meanwhile (it is
+        # listed by hello once committed) shares this actor instead of starting a second one.
+        live = await self._parts().supervisor.load(raid_id)
+        if live is None:
+            raise Unavailable(f"raid {raid_id} was created but cannot be read back; try again")
+        log.info("raid %s created", raid_id, extra={"raid": raid_id})
+        return raid_id
 
     async def end_raid(self, raid_id: str) -> RaidStatus:
         live = await self._raid(raid_id)

@@ -1,9 +1,12 @@
-"""Supervision of the raids: restored on demand, started with their actor, restarted when broken.
+"""Supervision of the raids: restored on demand, started with their actor, restarted when broken,
+unloaded when finished and idle.
 
 A raid runs as one RaidActor (``LiveRaid``). It is restored from durable state (latest snapshot
 + committed journal) on first use or at start-up; a RaidActor that crashes, or whose journal
 batch failed, is stopped, its in-flight entries are let settle, and it is restored again with
-a new generation (its old entries are refused by the journal from then on). Runs on the loop.
+a new generation (its old entries are refused by the journal from then on). A finished raid
+nobody uses is unloaded (its actor and the Snapshotter's shadow copy freed) and restored again
+on demand. Runs on the loop.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pykka
@@ -50,10 +54,27 @@ class LiveRaid:
     last_entry: JournalEntry | None = None  # the newest entry submitted for this raid
     committed_seq: int = 0  # the raid's last committed strike
     snapshot_seq: int = 0  # the seq of its latest snapshot
+    used_batches: int = 0  # ``inbox.batches`` when last looked at (idle detection)
+    used_at: float = field(default_factory=time.monotonic)  # when it last changed
 
     @property
     def needs_snapshot(self) -> bool:
         return self.committed_seq != self.snapshot_seq
+
+    def touch(self, now: float) -> None:
+        """Note whether anything was sent to the raid since the last look (no hot-path cost:
+        every request reaches the actor through its inbox, which counts its batches)."""
+        if self.inbox.batches != self.used_batches:
+            self.used_batches = self.inbox.batches
+            self.used_at = now
+
+    @property
+    def settled(self) -> bool:
+        """Nothing of it is on its way to the journal, and its latest state is snapshotted:
+        it can be unloaded and later restored cheaply, losing nothing."""
+        entry = self.last_entry
+        committed = entry is None or (entry.future is not None and entry.future.done())
+        return committed and not self.needs_snapshot
 
 
 StatusSink = Callable[[str, RaidStatus, "float | None"], None]
@@ -111,7 +132,16 @@ class RaidSupervisor:
 
     async def load(self, raid_id: str) -> LiveRaid | None:
         """Restore and start a raid (None if there is no such raid); ``unavailable`` if it
-        cannot be restored (it is then marked out of service)."""
+        cannot be restored (it is then marked out of service).
+
+        The one way a raid's actor is started outside a restart: concurrent loads of one raid
+        (a ``raid.hub`` racing ``create_raid``) share one restore and one actor.
+        """
+        live = self.live.get(raid_id)
+        if live is not None:
+            return live
+        if raid_id in self._restarting:
+            raise Unavailable(f"raid {raid_id} is restarting; try again")
         pending = self._loading.get(raid_id)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -140,6 +170,7 @@ class RaidSupervisor:
                 live.snapshot_seq = restored.snapshot_seq
                 if boss.status.value != restored.row.status:
                     self.on_status_changed(raid_id, boss.status, boss.ended_at)
+                self.shed_finished(raid_id, self.config.actors.max_finished_raids)
             future.set_result(live)
             return live
         except BaseException as exc:
@@ -182,6 +213,9 @@ class RaidSupervisor:
             raise RestoreError(
                 f"raid {raid_id} uses curse(s) {unknown} that the config no longer defines"
             )
+        if raid_id in self.live:
+            # One raid, one actor: a second one would be an orphan nobody stops.
+            raise RuntimeError(f"raid {raid_id} already has a running actor")
         generation = self._generations.get(raid_id, 0) + 1
         self._generations[raid_id] = generation
         bridge = self.bridge
@@ -237,6 +271,10 @@ class RaidSupervisor:
         self._restarting[raid_id] = done
         assert self.journal is not None
         try:
+            loading = self._loading.get(raid_id)
+            if loading is not None:  # let it start its actor, then stop that one
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(loading)
             live = self.live.pop(raid_id, None)
             self.players.stop_raid(raid_id)
             if live is not None:
@@ -270,6 +308,64 @@ class RaidSupervisor:
         finally:
             del self._restarting[raid_id]
             done.set_result(None)
+
+    # -- unloading ----------------------------------------------------------------------------
+
+    def unload_idle(self, idle_s: float, now: float | None = None) -> list[str]:
+        """Unload every finished raid nobody sent anything for ``idle_s`` seconds; their ids.
+
+        A finished raid is still loaded on demand (its hub, its rewards, claims in the grace
+        window); without unloading, each raid anyone ever looked at would keep its actor and
+        the Snapshotter's shadow copy until the server stops.
+        """
+        now = time.monotonic() if now is None else now
+        unloaded: list[str] = []
+        for raid_id, live in list(self.live.items()):
+            live.touch(now)
+            if now - live.used_at >= idle_s and self._unloadable(raid_id, live):
+                self.unload(raid_id, "finished and idle")
+                unloaded.append(raid_id)
+        return unloaded
+
+    def shed_finished(self, keep: str, most: int, now: float | None = None) -> list[str]:
+        """Unload the least recently used finished raids beyond ``most`` loaded (not ``keep``,
+        the one just loaded); raids with work in flight stay. Their ids."""
+        now = time.monotonic() if now is None else now
+        finished = [
+            live for raid_id, live in self.live.items() if raid_id != keep and self._final(raid_id)
+        ]
+        excess = len(finished) + (1 if self._final(keep) else 0) - most
+        if excess <= 0:
+            return []
+        for live in finished:
+            live.touch(now)
+        finished.sort(key=lambda live: live.used_at)
+        unloaded: list[str] = []
+        for live in finished:
+            if len(unloaded) == excess:
+                break
+            if self._unloadable(live.raid_id, live):
+                self.unload(live.raid_id, f"more than {most} finished raids loaded")
+                unloaded.append(live.raid_id)
+        return unloaded
+
+    def unload(self, raid_id: str, why: str) -> None:
+        """Stop a raid's actor and its PlayerActors, free the Snapshotter's shadow copy; the
+        raid is restored from durable state on its next request."""
+        live = self.live.pop(raid_id)
+        self.players.stop_raid(raid_id)
+        live.ref.stop(block=False)
+        self.snapshotter.tell(Forget(raid_id))
+        self.telemetry.actors_live("raid", len(self.live))
+        log.info("raid %s unloaded (%s)", raid_id, why, extra={"raid": raid_id})
+
+    def _final(self, raid_id: str) -> bool:
+        status = self.statuses.get(raid_id)
+        return status is not None and status.is_final
+
+    def _unloadable(self, raid_id: str, live: LiveRaid) -> bool:
+        """Finished (an active raid's clock must keep ticking), not restarting, settled."""
+        return self._final(raid_id) and raid_id not in self._restarting and live.settled
 
     def journal_failed(self, raids: set[str], exc: BaseException) -> None:
         """The journal poisoned these raids: bring each back from durable state."""

@@ -198,6 +198,17 @@ class Database:
             )
         return rows.raid_from_row(found[0]) if found else None
 
+    async def list_recent_raids(self, limit: int) -> list[RaidRow]:
+        """At most ``limit`` raids: unfinished ones first, then finished ones; newest first."""
+        query = (
+            f"SELECT {rows.RAID_COLUMNS} FROM boss_raids "
+            "ORDER BY status IN ('defeated', 'expired', 'ended'), created_at DESC, raid_id "
+            "LIMIT ?"
+        )
+        async with self._pool.reading() as conn:
+            found = await conn.execute_fetchall(query, (limit,))
+        return [rows.raid_from_row(row) for row in found]
+
     async def list_boss_raids(self, statuses: Collection[str] | None = None) -> list[RaidRow]:
         """Every raid, or those whose status is in ``statuses``, oldest first."""
         if isinstance(statuses, str):

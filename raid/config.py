@@ -67,6 +67,8 @@ class ServerConfig:
     secret: str
     token_ttl_s: float
     hello_timeout_s: float
+    hello_raids: int
+    """Raids ``hello`` lists at most: unfinished ones first, then the most recently created."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,10 @@ class ActorsConfig:
     """A player's latest strike_ids kept in memory; older repeats are found in the journal."""
     roster_cache: int
     """Players whose roster is kept in memory."""
+    raid_idle_s: float
+    """A finished raid nobody sent anything for this long is unloaded (restored on demand)."""
+    max_finished_raids: int
+    """Finished raids loaded at most; loading one more unloads the least recently used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -519,6 +525,7 @@ def _server(node: _Node) -> ServerConfig:
         "secret",
         "token_ttl_s",
         "hello_timeout_s",
+        "hello_raids",
     )
     return ServerConfig(
         host=node.string("host"),
@@ -533,6 +540,7 @@ def _server(node: _Node) -> ServerConfig:
         secret=node.string("secret"),
         token_ttl_s=node.number("token_ttl_s", 1),
         hello_timeout_s=node.number("hello_timeout_s", 0.01),
+        hello_raids=node.integer("hello_raids", 1, 10_000),
     )
 
 
@@ -558,6 +566,8 @@ def _actors(node: _Node) -> ActorsConfig:
         "recent_outcomes",
         "strike_id_window",
         "roster_cache",
+        "raid_idle_s",
+        "max_finished_raids",
     )
     return ActorsConfig(
         max_player_actors=node.integer("max_player_actors", 1),
@@ -567,6 +577,8 @@ def _actors(node: _Node) -> ActorsConfig:
         recent_outcomes=node.integer("recent_outcomes", 1),
         strike_id_window=node.integer("strike_id_window", 1),
         roster_cache=node.integer("roster_cache", 1),
+        raid_idle_s=node.number("raid_idle_s", 0.001),
+        max_finished_raids=node.integer("max_finished_raids", 1),
     )
 
 

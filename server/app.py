@@ -51,7 +51,7 @@ async def run(
     never served (the CLI then removes the files it created).
     """
     try:
-        check_secret(options.secret, options.demo)
+        check_secret(options.secret, options.demo, options.host)
     except ValueError as exc:
         raise StartupError(str(exc)) from None
     lock = DatabaseLock.acquire(options.db_path)

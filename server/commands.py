@@ -101,22 +101,23 @@ def _secret(config: Config) -> str:
     return os.environ.get("RAID_SECRET") or config.server.secret
 
 
-def _checked_secret(config: Config, demo: bool) -> str:
+def _checked_secret(config: Config, demo: bool, host: str | None = None) -> str:
     secret = _secret(config)
     try:
-        check_secret(secret, demo)
+        check_secret(secret, demo, host)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return secret
 
 
 def _serve(args: argparse.Namespace, config: Config) -> int:
+    host = args.host or config.server.host
     options = ServeOptions(
         db_path=args.db,
-        host=args.host or config.server.host,
+        host=host,
         port=config.server.port if args.port is None else args.port,
         demo=args.demo,
-        secret=_checked_secret(config, args.demo),
+        secret=_checked_secret(config, args.demo, host),
     )
 
     def listening() -> None:

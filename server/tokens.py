@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import json
 import math
 import re
@@ -100,18 +101,36 @@ DEFAULT_SECRET = "change-me"
 MIN_SECRET_LEN = 16
 
 
-def check_secret(secret: str, demo: bool) -> None:
-    """Refuse the default or a short secret outside ``--demo`` (one rule for serve and token).
+def check_secret(secret: str, demo: bool, host: str | None = None) -> None:
+    """Refuse the default or a short secret outside ``--demo`` (one rule for serve and token),
+    and under ``--demo`` too when the server listens on ``host`` beyond loopback: anyone
+    who can reach it could sign an operator token with the published default.
 
     Raises ``ValueError`` with the line that explains how to set one.
     """
-    if demo:
+    if demo and (host is None or is_loopback(host)):
         return
     how = (
         f"set RAID_SECRET (or [server] secret in the config) to a random string of at least "
-        f"{MIN_SECRET_LEN} characters, e.g. RAID_SECRET=$(openssl rand -hex 32), or use --demo"
+        f"{MIN_SECRET_LEN} characters, e.g. RAID_SECRET=$(openssl rand -hex 32)"
     )
+    if demo:
+        how = f"--demo allows a weak secret only on a loopback host (127.0.0.1, ::1): {how}"
+        where = f" on --host {host or '(all interfaces)'}"
+    else:
+        how += ", or use --demo"
+        where = ""
     if secret == DEFAULT_SECRET:
-        raise ValueError(f"refusing the default secret {DEFAULT_SECRET!r}: {how}")
+        raise ValueError(f"refusing the default secret {DEFAULT_SECRET!r}{where}: {how}")
     if len(secret) < MIN_SECRET_LEN:
-        raise ValueError(f"refusing a secret of {len(secret)} characters: {how}")
+        raise ValueError(f"refusing a secret of {len(secret)} characters{where}: {how}")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # another host name: it may resolve to any interface
+        return False

@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.e2e.harness import Client, start_server
 from tests.e2e.test_cli import cli
+from tests.e2e.test_operator_cli import run, user_env
 
 
 def _corrupt(path: Path, raid_id: str) -> None:
@@ -83,3 +84,24 @@ def test_create_raid_times(tmp_path: Path) -> None:
         done = cli(tmp_path, "create-raid", "--boss", "dummy", "--start", bad)
         assert done.returncode == 2, (bad, done.stderr)
         assert done.stderr.count("\n") == 1 and "--start:" in done.stderr
+
+
+def test_demo_allows_the_default_secret_only_on_loopback(tmp_path: Path) -> None:
+    """Item 12: `serve --demo` accepted the published default secret on any --host, so
+    anyone who could reach the server could sign an operator token."""
+    env = {k: v for k, v in user_env().items() if k != "RAID_SECRET"}  # the shipped secret
+    for host in ("0.0.0.0", "::", "raid.example.com"):
+        done = run(tmp_path, "serve", "--demo", "--host", host, "--port", "0", env=env)
+        assert done.returncode == 2, (host, done.stderr)
+        assert done.stderr.startswith("raid-server: refusing the default secret 'change-me' on")
+        assert "only on a loopback host" in done.stderr and done.stderr.count("\n") == 1
+        assert list(tmp_path.iterdir()) == [], "a refused start leaves no files"
+
+
+def test_token_ttl_must_be_a_finite_positive_number(tmp_path: Path) -> None:
+    """Item 12: `token --ttl inf|nan` printed a token no server accepts."""
+    for ttl in ("inf", "nan", "-inf", "0", "1e400"):
+        done = run(tmp_path, "token", "--user", "u", f"--ttl={ttl}")
+        assert done.returncode == 2, (ttl, done.stdout)
+        assert "must be a positive number of seconds" in done.stderr, (ttl, done.stderr)
+        assert done.stdout == "" and done.stderr.count("\n") == 1

@@ -233,3 +233,26 @@ async def test_a_hundred_thousand_players_save_and_load(db: Database, raid_id: s
     assert len(loaded.players) == 100_000
     assert loaded.players[5] == ("user-000005", "changed")
     assert loaded.players[6] == ("user-000006", state)
+
+
+async def test_a_restore_that_fails_at_its_last_step_changes_nothing(
+    db: Database, raid_id: str
+) -> None:
+    """Item 12: the CLI's restore wrote in three transactions; a failure after the first left
+    the journal rolled back under a raid whose status and history said otherwise."""
+    await db.add_raid_strike_logs([strike(raid_id, seq, user_id="u1") for seq in (1, 2)])
+    kept = await snapshot(db, raid_id, 2, [("u1", "at-2")])
+    await db.add_raid_strike_logs([strike(raid_id, seq, user_id="u1") for seq in (3, 4)])
+    later = await snapshot(db, raid_id, 4, [("u1", "at-4")])
+    raid_before = await db.get_boss_raid_by_id(raid_id)
+
+    def failing_status(raid_state: str) -> tuple[str, float | None]:
+        raise RuntimeError("disk gone after the journal was marked")
+
+    with pytest.raises(RuntimeError, match="disk gone"):
+        await db.restore_to_snapshot(raid_id, kept.snapshot_id, at=1.0, status_of=failing_status)
+    assert [r.seq for r in await db.get_raid_strike_logs_by_raid(raid_id)] == [1, 2, 3, 4]
+    assert await db.list_snapshots(raid_id) == [kept, later]
+    assert await db.list_restores(raid_id) == []
+    assert await db.get_boss_raid_by_id(raid_id) == raid_before
+    assert await db.get_player_raid_state(raid_id, "u1") == "at-4"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from raid.errors import ErrorCode, RaidError
-from server.tokens import TokenClaims, issue_token, verify_token
+from server.tokens import DEFAULT_SECRET, TokenClaims, check_secret, issue_token, verify_token
 
 SECRET = "s3cret"
 NOW = 1_800_000_000.0
@@ -108,3 +108,19 @@ def test_issue_refuses_bad_arguments() -> None:
         issue_token(SECRET, "", "player", 60, NOW)
     with pytest.raises(ValueError):
         issue_token("", "alice", "player", 60, NOW)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+def test_demo_allows_a_weak_secret_on_loopback(host: str) -> None:
+    check_secret(DEFAULT_SECRET, True, host)
+    check_secret("short", True, host)
+    check_secret(DEFAULT_SECRET, True)  # `token --demo`: no listening host
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "", "::", "10.1.2.3", "raid.example.com"])
+def test_demo_refuses_a_weak_secret_beyond_loopback(host: str) -> None:
+    with pytest.raises(ValueError, match="only on a loopback host"):
+        check_secret(DEFAULT_SECRET, True, host)
+    with pytest.raises(ValueError, match="secret of 5 characters"):
+        check_secret("short", True, host)
+    check_secret("a-strong-secret-0123456789", True, host)
