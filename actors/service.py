@@ -139,8 +139,9 @@ class RaidService:
     async def start(self) -> None:
         """Start the actors and restore every unfinished raid before accepting clients."""
         loop = asyncio.get_running_loop()
-        bridge = LoopBridge(loop)
-        dispatcher = self.players.dispatcher = LoopDispatcher(loop)
+        actors = self.config.actors  # queue bounds: actors/inbox.py, actors/bridge.py
+        bridge = LoopBridge(loop, actors.bridge_queue)
+        dispatcher = self.players.dispatcher = LoopDispatcher(loop, inbox_limit=actors.player_inbox)
         broadcaster = BroadcasterActor.start(
             BroadcastSinks(
                 post=bridge.post,
@@ -185,7 +186,7 @@ class RaidService:
         self.parts = _Parts(
             bridge,
             dispatcher,
-            ActorCalls(bridge),
+            ActorCalls(bridge, actors.request_timeout_s),
             supervisor,
             feed,
             journal,

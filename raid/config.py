@@ -67,6 +67,14 @@ class ServerConfig:
     secret: str
     token_ttl_s: float
     hello_timeout_s: float
+    max_connections_per_user: int
+    """Authenticated connections one user may hold at once; one more is refused at hello."""
+    max_in_flight: int
+    """Requests the whole server runs at once; past it requests answer ``unavailable``."""
+    max_in_flight_per_raid: int
+    """Requests naming one raid that run at once; past it they answer ``unavailable``."""
+    overload_retry_after_s: float
+    """The ``retry_after`` of a request shed because the server or its raid is full."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +97,14 @@ class ActorsConfig:
     """A player's latest strike_ids kept in memory; older repeats are found in the journal."""
     roster_cache: int
     """Players whose roster is kept in memory."""
+    raid_inbox: int
+    """Messages queued for one RaidActor at most; past it they answer ``unavailable``."""
+    player_inbox: int
+    """Requests queued for one PlayerActor at most; past it they answer ``unavailable``."""
+    bridge_queue: int
+    """Callables actor threads may queue for the event loop; past it they wait."""
+    request_timeout_s: float
+    """A request not picked up by its raid by then is dropped; its caller gets ``unavailable``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -519,6 +535,10 @@ def _server(node: _Node) -> ServerConfig:
         "secret",
         "token_ttl_s",
         "hello_timeout_s",
+        "max_connections_per_user",
+        "max_in_flight",
+        "max_in_flight_per_raid",
+        "overload_retry_after_s",
     )
     return ServerConfig(
         host=node.string("host"),
@@ -533,6 +553,10 @@ def _server(node: _Node) -> ServerConfig:
         secret=node.string("secret"),
         token_ttl_s=node.number("token_ttl_s", 1),
         hello_timeout_s=node.number("hello_timeout_s", 0.01),
+        max_connections_per_user=node.integer("max_connections_per_user", 1),
+        max_in_flight=node.integer("max_in_flight", 1),
+        max_in_flight_per_raid=node.integer("max_in_flight_per_raid", 1),
+        overload_retry_after_s=node.number("overload_retry_after_s", 0.001, 3600),
     )
 
 
@@ -558,6 +582,10 @@ def _actors(node: _Node) -> ActorsConfig:
         "recent_outcomes",
         "strike_id_window",
         "roster_cache",
+        "raid_inbox",
+        "player_inbox",
+        "bridge_queue",
+        "request_timeout_s",
     )
     return ActorsConfig(
         max_player_actors=node.integer("max_player_actors", 1),
@@ -567,6 +595,10 @@ def _actors(node: _Node) -> ActorsConfig:
         recent_outcomes=node.integer("recent_outcomes", 1),
         strike_id_window=node.integer("strike_id_window", 1),
         roster_cache=node.integer("roster_cache", 1),
+        raid_inbox=node.integer("raid_inbox", 1),
+        player_inbox=node.integer("player_inbox", 1),
+        bridge_queue=node.integer("bridge_queue", 1),
+        request_timeout_s=node.number("request_timeout_s", 0.01, 3600),
     )
 
 
