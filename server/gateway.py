@@ -209,6 +209,10 @@ class Gateway:
             place = None if isinstance(req, Hello | Ping) else self._admit(req)
         except RaidError as exc:
             self._push_error(session, rid, exc, op=None)
+            if retry_after is not None:
+                # Read nothing more from this connection until a token is back: a flood then
+                # waits in its own TCP buffers instead of costing the loop a reply per frame.
+                await asyncio.sleep(retry_after)
             return None
         self.metrics.count_request(req.op)
         if isinstance(req, Hello):

@@ -1,0 +1,296 @@
+"""Abuse from outside against a real server while honest players keep striking: a flood of
+messages on one connection, 1,000 connections for one user, clients that stop reading, and
+connections dropped in the middle of the WebSocket handshake.
+
+For each: the server stays up (``/healthz``), the honest players are served (every strike
+acknowledged), memory stays bounded (RSS from /proc before and after), and, measured not
+asserted in ``make test``, the honest players' p99 latency against an unloaded run on the
+same server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import socket
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from raidclient import RaidClient, connect
+from tests.e2e.harness import ROOT, ServerProcess, character, start_server, token, write_config
+from tests.soak.probes import Acknowledged, ScenarioResult, audit, rss_kib
+from tests.timeouts import TIMEOUT
+
+RAID = "abuse"
+CAP = 16  # [server] max_connections_per_user (the shipped default)
+HONEST_ROSTER = 1500  # characters per honest player: one fresh character per strike
+
+
+def p99(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+class Honest:
+    """Players striking one at a time, timing each acknowledgement."""
+
+    def __init__(self, clients: list[tuple[str, RaidClient]], acked: Acknowledged) -> None:
+        self.clients = clients
+        self.acked = acked
+        self.next = dict.fromkeys((user for user, _ in clients), 0)  # next character per player
+
+    async def play(self, strikes: int, until: asyncio.Future[str] | None = None) -> list[float]:
+        """At least ``strikes`` sequential strikes per player, and on until ``until`` is
+        done (the attack lasts); every one must be acknowledged. Returns the latencies."""
+
+        async def one(user: str, client: RaidClient) -> list[float]:
+            times: list[float] = []
+            while len(times) < strikes or (until is not None and not until.done()):
+                n = self.next[user]
+                assert n < HONEST_ROSTER, "the honest players ran out of characters"
+                self.next[user] += 1
+                started = time.perf_counter()
+                report = await client.strike(RAID, "fight", [f"{user}-c{n}"], f"h{n}")
+                times.append(time.perf_counter() - started)
+                self.acked.strikes[(RAID, user, f"h{n}")] = (report.damage, 0)
+            return times
+
+        per_player = await asyncio.gather(*(one(u, c) for u, c in self.clients))
+        return [t for times in per_player for t in times]
+
+
+async def flood(server: ServerProcess, messages: int) -> str:
+    """One connection sends ``messages`` frames as fast as it can: pings, garbage, strikes
+    with other players' characters, oversized rids; it reads whatever comes back."""
+    rng = random.Random(1)
+    async with websockets.connect(server.ws_url, max_size=None) as ws:
+        await ws.send(msgpack.packb({"op": "hello", "rid": 0, "token": token("flooder")}))
+        await ws.recv()
+        answers: dict[str, int] = {}
+
+        async def read() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                async for data in ws:
+                    reply = msgpack.unpackb(data) if isinstance(data, bytes) else json.loads(data)
+                    key = reply.get("code", reply.get("op"))
+                    answers[key] = answers.get(key, 0) + 1
+
+        reader = asyncio.create_task(read())
+        frames: list[bytes | str] = [
+            msgpack.packb({"op": "ping", "rid": 1}),
+            b"\xc1\xff garbage",
+            '{"op": "strike", "rid": 2, "raid_id": "abuse", "action": "fight", '
+            '"team": ["h00-c0"], "strike_id": "x"}',
+            msgpack.packb({"op": "raid.hub", "rid": 10**400 % 2**62, "raid_id": "abuse"}),
+            '{"op": "hello", "rid": 1e400}',
+        ]
+        for _ in range(messages):
+            await ws.send(rng.choice(frames))
+        await asyncio.sleep(0.5)  # let the last answers arrive (nothing is asserted on time)
+        await ws.close()
+        await reader
+    top = sorted(answers.items(), key=lambda kv: -kv[1])[:3]
+    return "answers: " + ", ".join(f"{n} {k}" for k, n in top)
+
+
+async def many_connections(server: ServerProcess, count: int) -> str:
+    """``count`` connections for one user at once: at most CAP are accepted, the others are
+    refused (unavailable, then closed with 1008), and the server keeps serving."""
+    hello = msgpack.packb({"op": "hello", "rid": 1, "token": token("hoarder")})
+    accepted: list[websockets.ClientConnection] = []
+    refused = failed = 0
+
+    async def one() -> None:
+        nonlocal refused, failed
+        try:
+            ws = await websockets.connect(server.ws_url, open_timeout=TIMEOUT * 3)
+        except (OSError, InvalidHandshake, TimeoutError):
+            failed += 1  # the listen backlog overflowed: refused by the kernel, not us
+            return
+        await ws.send(hello)
+        reply = msgpack.unpackb(await ws.recv())
+        if reply["op"] == "hello.ok":
+            accepted.append(ws)
+            return
+        assert reply["code"] == "unavailable", reply
+        refused += 1
+        with contextlib.suppress(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+        assert ws.close_code == 1008, ws.close_code
+        await ws.close()
+
+    for start in range(0, count, 200):  # 200 at a time: the client's own fd limit
+        await asyncio.gather(*(one() for _ in range(min(200, count - start))))
+    assert len(accepted) == CAP, (len(accepted), refused, failed)
+    for ws in accepted:
+        await ws.close()
+    return f"{len(accepted)} accepted, {refused} refused (1008), {failed} not connected"
+
+
+async def slow_readers(server: ServerProcess, readers: int) -> str:
+    """Clients that ask for large replies and never read: closed with 1013 once their
+    pending output passes max_pending_bytes, without hurting anyone else."""
+    closed: list[int | None] = []
+
+    async def one(n: int) -> None:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a reader on a slow link
+        sock.connect(("127.0.0.1", server.port))
+        ws = await websockets.connect(server.ws_url, sock=sock, max_size=None, max_queue=1)
+        await ws.send(msgpack.packb({"op": "hello", "rid": 0, "token": token(f"slow{n}")}))
+        await ws.recv()
+        ask = msgpack.packb({"op": "team.options", "rid": 1, "raid_id": RAID})
+        with contextlib.suppress(ConnectionClosed):
+            for _ in range(45):  # under the rate limit's burst (50 here): 45 x 190 KB
+                await ws.send(ask)
+        await _until_logged(server, "client is not reading: closing with 1013", readers)
+        # Now read: what was sent before the close arrives, then the close itself.
+        with contextlib.suppress(ConnectionClosed):
+            async with asyncio.timeout(TIMEOUT * 3):
+                async for _ in ws:
+                    pass
+        closed.append(ws.close_code)
+
+    await asyncio.gather(*(one(n) for n in range(readers)))
+    slowed = sum(1 for code in closed if code == 1013)
+    assert slowed, f"no slow reader was closed with 1013: {closed}"
+    return f"{slowed} of {readers} closed with 1013"
+
+
+async def _until_logged(server: ServerProcess, message: str, count: int) -> None:
+    """Wait (deadline, no fixed sleep) until the server has logged ``message`` ``count``
+    times: the client cannot see its own slowness without reading."""
+    deadline = time.monotonic() + TIMEOUT * 6
+    while sum(1 for line in server.log_lines() if line.get("msg") == message) < count:
+        assert time.monotonic() < deadline, f"the server never logged {message!r}"
+        await asyncio.sleep(0.1)
+
+
+async def half_handshakes(server: ServerProcess, count: int) -> str:
+    """Connections that stop in the middle of the opening handshake: after part of the HTTP
+    upgrade request, or right after connecting. The server drops them (open timeout)."""
+    request = (
+        b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    )
+    for start in range(0, count, 200):
+        writers = []
+        for n in range(start, min(start + 200, count)):
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+                writer.write(request[: n % len(request)])
+                writers.append(writer)
+        await asyncio.sleep(0)
+        for writer in writers:
+            writer.transport.abort()  # dropped mid-handshake: no FIN, an RST
+    status, _, _ = server.http_get("/healthz")
+    assert status == 200
+    return f"{count} dropped; /healthz still 200"
+
+
+ABUSES: dict[str, Callable[[ServerProcess, int], Coroutine[Any, Any, str]]] = {
+    "flood of messages on one connection": flood,
+    "connections for one user": many_connections,
+    "slow readers": slow_readers,
+    "connections dropped mid-handshake": half_handshakes,
+}
+
+
+async def _attack(server: ServerProcess, name: str, size: int) -> str:
+    """Run one abuse in its own process: the honest players' latencies are measured in this
+    one, and an attacker sharing their event loop would delay them itself."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.soak.abuse",
+        name,
+        str(size),
+        str(server.port),
+        str(server.log_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        raise AssertionError(f"{name}: {err.decode(errors='replace')[-2000:]}")
+    return out.decode().strip()
+
+
+def _main() -> None:
+    """``python -m tests.soak.abuse NAME SIZE PORT LOG``: one attack, its outcome printed."""
+    name, size, port, log_path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    target = ServerProcess(None, port, Path(), Path(), Path(log_path), Path())  # type: ignore[arg-type]
+    print(asyncio.run(ABUSES[name](target, size)))
+
+
+async def abuse(
+    directory: Path,
+    sizes: dict[str, int],
+    *,
+    honest: int = 5,
+    strikes: int = 20,
+) -> list[ScenarioResult]:
+    """Each abuse of ``sizes`` (name -> how many) in turn against one server, while
+    ``honest`` players strike ``strikes`` times each; an unloaded run first, for p99."""
+    config = write_config(directory, messages_per_s=50)  # the protocol's rate limit
+    server = start_server(directory, config_path=config)
+    acked = Acknowledged()
+    results: list[ScenarioResult] = []
+    clients: list[tuple[str, RaidClient]] = []
+    try:
+        users = [f"h{i:02d}" for i in range(honest)]
+        admin = await connect(server.ws_url, token("ops", "admin"), reconnect=False)
+        slow = [f"slow{n}" for n in range(sizes.get("slow readers", 0))]
+        for user in [*users, *slow]:
+            # A slow reader's roster makes each team.options reply about 150 KB.
+            count = 1000 if user in slow else HONEST_ROSTER
+            roster = [character(user, n, power=1) for n in range(count)]
+            for part in range(0, len(roster), 300):  # 300 fit in one 64 KiB frame
+                await admin.grant_roster(user, roster[part : part + 300])
+            acked.grants.update({c["character_id"]: user for c in roster})
+        acked.raids.add(await admin.create_raid("dummy", raid_id=RAID))
+        await admin.close()
+        clients = [(u, await connect(server.ws_url, token(u), reconnect=False)) for u in users]
+        players = Honest(clients, acked)
+        baseline = p99(await players.play(strikes))
+        for name, size in sizes.items():
+            started = time.monotonic()
+            result = ScenarioResult(f"abuse: {size:,} {name}", runs=1, faults=size)
+            result.rss_before_kib = rss_kib(server.process.pid)
+            before = len(acked)
+            attack = asyncio.ensure_future(_attack(server, name, size))
+            latencies = await players.play(strikes, until=attack)
+            outcome = await attack
+            assert server.process.poll() is None, "the server died"
+            assert server.http_get("/healthz")[0] == 200
+            result.rss_after_kib = rss_kib(server.process.pid)
+            result.operations = len(acked) - before
+            loaded = p99(latencies)
+            result.notes.append(outcome)
+            result.notes.append(
+                f"others' p99 {loaded * 1000:.1f} ms vs {baseline * 1000:.1f} ms unloaded "
+                f"({loaded / baseline:.1f}x)"
+            )
+            result.seconds = time.monotonic() - started
+            results.append(result)
+    finally:
+        for _, client in clients:
+            await client.close()
+        server.stop()
+    lost = await audit(directory / "raid.db", acked)
+    for result in results:
+        result.lost = lost
+    return results
+
+
+if __name__ == "__main__":
+    _main()
