@@ -73,6 +73,8 @@ class ServerConfig:
     """Requests the whole server runs at once; past it requests answer ``unavailable``."""
     max_in_flight_per_raid: int
     """Requests naming one raid that run at once; past it they answer ``unavailable``."""
+    max_in_flight_per_connection: int
+    """Requests of one connection that run at once; past it they answer ``unavailable``."""
     overload_retry_after_s: float
     """The ``retry_after`` of a request shed because the server or its raid is full."""
 
@@ -538,6 +540,7 @@ def _server(node: _Node) -> ServerConfig:
         "max_connections_per_user",
         "max_in_flight",
         "max_in_flight_per_raid",
+        "max_in_flight_per_connection",
         "overload_retry_after_s",
     )
     return ServerConfig(
@@ -556,6 +559,7 @@ def _server(node: _Node) -> ServerConfig:
         max_connections_per_user=node.integer("max_connections_per_user", 1),
         max_in_flight=node.integer("max_in_flight", 1),
         max_in_flight_per_raid=node.integer("max_in_flight_per_raid", 1),
+        max_in_flight_per_connection=node.integer("max_in_flight_per_connection", 1),
         overload_retry_after_s=node.number("overload_retry_after_s", 0.001, 3600),
     )
 

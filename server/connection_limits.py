@@ -10,6 +10,7 @@ Unauthenticated connections are bounded in time instead (``hello_timeout_s``).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from raid.errors import Unavailable
 
@@ -21,8 +22,9 @@ class TooManyConnections(Unavailable):
 class UserConnections:
     """Authenticated connections per user (loop thread only)."""
 
-    def __init__(self, max_per_user: int) -> None:
+    def __init__(self, max_per_user: int, on_refused: Callable[[], None] = lambda: None) -> None:
         self.max_per_user = max_per_user
+        self.on_refused = on_refused  # metrics
         self.open: Counter[str] = Counter()  # user_id -> connections (no zero entries)
         self.refused = 0  # hellos refused so far (tests, logs)
 
@@ -30,6 +32,7 @@ class UserConnections:
         """Count one more connection for ``user_id`` or raise ``TooManyConnections``."""
         if self.open[user_id] >= self.max_per_user:
             self.refused += 1
+            self.on_refused()
             raise TooManyConnections(
                 f"user {user_id} already has {self.open[user_id]} connections open "
                 f"(at most {self.max_per_user}); close one and try again"

@@ -28,7 +28,7 @@ from websockets.frames import CloseCode
 from actors.api import RaidApi
 from actors.deadlines import CURRENT_CALLER, Caller
 from raid.config import shipped_defaults
-from raid.errors import ErrorCode, ProtocolError, RaidError
+from raid.errors import ErrorCode, Overloaded, ProtocolError, RaidError
 from server.admin import run_admin
 from server.admission import Admission, AdmissionLimits, Place
 from server.connection_limits import TooManyConnections, UserConnections
@@ -84,6 +84,7 @@ class GatewayConfig:
     max_connections_per_user: int = _SHIPPED.max_connections_per_user
     max_in_flight: int = _SHIPPED.max_in_flight
     max_in_flight_per_raid: int = _SHIPPED.max_in_flight_per_raid
+    max_in_flight_per_connection: int = _SHIPPED.max_in_flight_per_connection
     overload_retry_after_s: float = _SHIPPED.overload_retry_after_s
 
 
@@ -116,10 +117,16 @@ class Gateway:
         self._closing: set[asyncio.Task[None]] = set()  # closes started by timers
         self.admission = Admission(  # sheds requests past the in-flight limits
             AdmissionLimits(
-                config.max_in_flight, config.max_in_flight_per_raid, config.overload_retry_after_s
-            )
+                config.max_in_flight,
+                config.max_in_flight_per_raid,
+                config.max_in_flight_per_connection,
+                config.overload_retry_after_s,
+            ),
+            metrics.count_shed,
         )
-        self.user_connections = UserConnections(config.max_connections_per_user)
+        self.user_connections = UserConnections(
+            config.max_connections_per_user, lambda: metrics.count_shed("max_connections_per_user")
+        )
 
     @property
     def sessions(self) -> frozenset[Session]:
@@ -206,7 +213,7 @@ class Gateway:
                 )
             rid, req = parse_request(msg)
             self._authorize(session, req)
-            place = None if isinstance(req, Hello | Ping) else self._admit(req)
+            place = None if isinstance(req, Hello | Ping) else self._admit(session, req)
         except RaidError as exc:
             self._push_error(session, rid, exc, op=None)
             if retry_after is not None:
@@ -223,10 +230,11 @@ class Gateway:
             task.add_done_callback(place.release)
         return task
 
-    def _admit(self, req: Request) -> Place:
+    def _admit(self, session: Session, req: Request) -> Place:
         """A place among the requests in flight, or ``Overloaded`` (server/admission.py)."""
         raid_id = getattr(req, "raid_id", None)
-        return self.admission.enter(raid_id if isinstance(raid_id, str) else None)
+        raid = raid_id if isinstance(raid_id, str) else None
+        return self.admission.enter(raid, session.session_id)
 
     @staticmethod
     def _authorize(session: Session, req: Request) -> None:
@@ -329,7 +337,11 @@ class Gateway:
         extra = {**session.log_extra, "op": op, "code": exc.code.value}
         if raid is not None:
             extra["raid"] = raid
-        if not exc.code.is_client_fault:
+        if isinstance(exc, Overloaded | TooManyConnections) or session.closing:
+            # Shed load, or a reply nobody reads: counted (requests_shed_total), and an
+            # overload must not flood the log too.
+            logger.debug("request refused: %s", exc.message, extra=extra)
+        elif not exc.code.is_client_fault:
             logger.error("request failed: %s", exc.message, extra=extra)
         elif exc.code is ErrorCode.RATE_LIMITED:
             logger.debug("rate limited", extra=extra)  # a flood must not flood the log too

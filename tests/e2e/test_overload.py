@@ -43,6 +43,8 @@ async def test_one_user_holds_at_most_the_cap_and_others_are_served(tmp_path: Pa
         assert "at most 3" in refused["message"]
         await asyncio.wait_for(extra.connection.wait_closed(), TIMEOUT)
         assert extra.connection.close_code == 1008
+        _, _, metrics = server.http_get("/metrics")
+        assert 'requests_shed_total{limit="max_connections_per_user"} 1.0' in metrics
         bob = await Client.connect(server)
         assert (await bob.hello("bob"))["user_id"] == "bob"  # other users are not affected
         await clients.pop().close()
@@ -86,6 +88,8 @@ async def test_requests_past_the_raid_limit_are_shed_and_the_rest_is_served(
         served = [r for r in replies if r["op"] == "strike.ok"]
         assert shed and served
         assert all(r["code"] == "unavailable" and r["retry_after"] == 0.5 for r in shed), shed
+        _, _, metrics = server.http_get("/metrics")
+        assert f'requests_shed_total{{limit="max_in_flight_per_raid"}} {len(shed)}.0' in metrics
         hub = await player.ok("raid.hub", raid_id="r1")
         assert hub["raid"]["strike_count"] == len(served)
         assert hub["raid"]["current_hp"] == 1000 - sum(r["damage"] for r in served)

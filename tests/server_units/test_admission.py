@@ -10,7 +10,7 @@ from server.connection_limits import TooManyConnections, UserConnections
 
 
 def test_the_server_limit_sheds_with_retry_after_and_a_release_admits_again() -> None:
-    admission = Admission(AdmissionLimits(3, 10, 0.25))
+    admission = Admission(AdmissionLimits(3, 10, 100, 0.25))
     places = [admission.enter("a"), admission.enter("b"), admission.enter(None)]
     with pytest.raises(Overloaded) as refused:
         admission.enter("c")
@@ -24,7 +24,7 @@ def test_the_server_limit_sheds_with_retry_after_and_a_release_admits_again() ->
 
 
 def test_the_raid_limit_is_per_raid_and_leaves_no_empty_entries() -> None:
-    admission = Admission(AdmissionLimits(100, 2, 1.0))
+    admission = Admission(AdmissionLimits(100, 2, 100, 1.0))
     first = [admission.enter("busy"), admission.enter("busy")]
     with pytest.raises(Overloaded, match="raid busy is busy"):
         admission.enter("busy")
@@ -33,6 +33,19 @@ def test_the_raid_limit_is_per_raid_and_leaves_no_empty_entries() -> None:
         place.release()
     assert "busy" not in admission.per_raid
     assert admission.per_raid["quiet"] == 1
+
+
+def test_one_connection_cannot_take_its_raids_share_alone() -> None:
+    shed: list[str] = []
+    admission = Admission(AdmissionLimits(100, 100, 2, 1.0), shed.append)
+    mine = [admission.enter("r", "conn-a"), admission.enter(None, "conn-a")]
+    with pytest.raises(Overloaded, match="at most 2"):
+        admission.enter("r", "conn-a")
+    admission.enter("r", "conn-b")  # another connection still gets in
+    mine[0].release()
+    admission.enter("r", "conn-a")
+    assert shed == ["max_in_flight_per_connection"]
+    assert dict(admission.per_connection) == {"conn-a": 2, "conn-b": 1}
 
 
 def test_connections_per_user_are_capped_and_released() -> None:
