@@ -147,11 +147,11 @@ async def test_floods_hoarded_connections_slow_readers_and_half_handshakes(
         "slow readers": 1,
         "connections dropped mid-handshake": 50,
     }
-    results = await abuse(tmp_path, sizes, honest=3, strikes=5)
+    results = await abuse(tmp_path, sizes, honest=2, strikes=3, max_pending_bytes=65536)
     assert [r.faults for r in results] == list(sizes.values())
     for result in results:
         assert result.lost == 0
-        assert result.operations >= 3 * 5
+        assert result.operations >= 2 * 3
         # A loose guard against unbounded growth, not a figure: 10,000 frames or 50
         # connections must not cost the server anything near this.
         assert result.rss_after_kib - result.rss_before_kib < 200 * 1024, result
