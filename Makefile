@@ -6,7 +6,7 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint typecheck unit bench bench-ws clean
+.PHONY: run test lint typecheck unit bench bench-ws soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ bench: $(STAMP_TEST)
 # The server over WebSockets against a bare echo server, 100/500/1,000 clients (several minutes).
 bench-ws: $(STAMP_TEST)
 	$(BIN)/python -m bench.ws_throughput
+
+# Chaos (20 SIGKILLs, 200 players), storage faults and abuse at full size; rewrites the table
+# in docs/reliability.md (about 5-10 minutes).
+soak: $(STAMP_TEST)
+	$(BIN)/python -m tests.soak
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

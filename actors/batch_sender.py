@@ -10,11 +10,17 @@ time, in order, exactly as if each had been told on its own.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pykka
+
+from actors.inbox import INBOX_FULL_RETRY_AFTER_S, InboxFull
+from raid.errors import Overloaded
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,21 @@ class BatchSender:
         try:
             self.ref.tell(Batch(tuple(batch)))
             self.batches += 1
+        except InboxFull as full:
+            shed(batch, full)
         except pykka.ActorDeadError:
             for message in batch:
                 self.on_dead(message)
+
+
+def shed(batch: list[Any], full: InboxFull) -> None:
+    """The actor's inbox is at its bound: answer the batch ``unavailable`` + ``retry_after``.
+    Nothing was queued, so nothing changes; messages without a reply (none are sent from the
+    loop today) are dropped and logged."""
+    error = Overloaded(f"the raid is busy ({full}); try again", INBOX_FULL_RETRY_AFTER_S)
+    for message in batch:
+        reply = getattr(message, "reply", None)
+        if reply is not None:
+            reply.fail(error)
+        else:
+            log.warning("raid inbox full: dropped %s", type(message).__name__)

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from actors.deadlines import Caller
 
 T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -27,20 +31,26 @@ log = logging.getLogger(__name__)
 class LoopBridge:
     """Runs callables on one asyncio loop, posted from any thread, in posting order."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_pending: int = 100_000) -> None:
         self.loop = loop  # the loop every posted callable runs on
+        self.max_pending = max_pending  # past it, actor threads wait for the loop ([actors])
         self._pending: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         self._lock = threading.Lock()  # guards _pending and _scheduled across threads
+        self._space = threading.Condition(self._lock)  # the loop drained: waiting posts go on
         self._scheduled = False  # a drain is already queued on the loop
         self._closed = False  # the loop is gone: posts are dropped (and logged)
+        self.waits = 0  # times an actor thread waited for room (tests, metrics)
         self.thread_id = threading.get_ident()  # the loop's thread (create the bridge on it)
 
     def on_loop_thread(self) -> bool:
         return threading.get_ident() == self.thread_id
 
     def post(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` on the loop soon. Safe from any thread; never blocks."""
+        """Run ``fn(*args)`` on the loop soon. Safe from any thread. Never blocks the loop;
+        an actor thread waits while ``max_pending`` callables are queued (backpressure)."""
         with self._lock:
+            if len(self._pending) >= self.max_pending and not self.on_loop_thread():
+                self._wait_for_space()
             if self._closed:
                 log.warning("bridge closed; dropped %s", getattr(fn, "__qualname__", fn))
                 return
@@ -60,17 +70,29 @@ class LoopBridge:
         with self._lock:
             self._closed = True
             self._pending.clear()
+            self._space.notify_all()
 
     def _drain(self) -> None:
         with self._lock:
             batch = list(self._pending)
             self._pending.clear()
             self._scheduled = False
+            self._space.notify_all()
         for fn, args in batch:
             try:
                 fn(*args)
             except Exception:
                 log.exception("posted callable %s failed", getattr(fn, "__qualname__", fn))
+
+    def _wait_for_space(self) -> None:
+        """Wait (lock held, on an actor thread) until the loop drains the bridge or it closes.
+        The loop never waits for an actor, so it always drains; the short wait slices only
+        notice a loop that closed without ``close()``."""
+        while len(self._pending) >= self.max_pending and not self._closed:
+            if self.loop.is_closed():
+                return
+            self.waits += 1
+            self._space.wait(0.1)
 
     def reply(self) -> tuple[Reply[Any], asyncio.Future[Any]]:
         """A ``Reply`` for an actor and the future it resolves (call on the loop thread)."""
@@ -89,11 +111,15 @@ class Answer(Protocol[T_contra]):
 class Reply(Generic[T]):
     """An actor's way to answer an asyncio caller exactly once, from its own thread."""
 
-    __slots__ = ("_bridge", "_future")
+    __slots__ = ("_bridge", "_future", "abandoned", "caller", "deadline")
 
     def __init__(self, bridge: LoopBridge, future: asyncio.Future[T]) -> None:
         self._bridge = bridge
         self._future = future
+        # Who waits for the answer, read by actors.deadlines.caller_gone on actor threads:
+        self.deadline = math.inf  # time.monotonic() past which nobody waits for it
+        self.caller: Caller | None = None  # the connection waiting, if any
+        self.abandoned = False  # the call is over (answered, failed or cancelled)
 
     @property
     def future(self) -> asyncio.Future[T]:
@@ -125,7 +151,7 @@ class CallbackReply:
     (the caller's registry of unanswered replies, for deadlines) forgets it once settled.
     """
 
-    __slots__ = ("_bridge", "_done", "_pending")
+    __slots__ = ("_bridge", "_done", "_pending", "caller", "deadline")
 
     def __init__(
         self, bridge: LoopBridge, done: Settle, pending: dict[CallbackReply, float]
@@ -133,6 +159,14 @@ class CallbackReply:
         self._bridge = bridge
         self._done: Settle | None = done  # None once settled
         self._pending = pending
+        # Who waits for the answer, read by actors.deadlines.caller_gone on actor threads:
+        self.deadline = math.inf  # time.monotonic() past which nobody waits for it
+        self.caller: Caller | None = None  # the connection waiting, if any
+
+    @property
+    def abandoned(self) -> bool:
+        """Answered already (or failed at its deadline): a raid drops it unread."""
+        return self._done is None
 
     def set(self, value: Any) -> None:
         if self._bridge.on_loop_thread():

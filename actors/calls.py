@@ -10,10 +10,14 @@ from typing import Any
 import pykka
 
 from actors.bridge import CallbackReply, LoopBridge, Reply, Settle
-from raid.errors import Unavailable
+from actors.deadlines import CURRENT_CALLER
+from actors.inbox import INBOX_FULL_RETRY_AFTER_S, InboxFull
+from raid.errors import Overloaded, Unavailable
 
 REQUEST_TIMEOUT_S = 30.0
-"""An actor that has not answered by then is presumed dead: the caller gets ``unavailable``."""
+"""An actor that has not answered by then is presumed dead: the caller gets ``unavailable``;
+a raid that picks the request up later drops it (actors/deadlines.py). The server passes
+``[actors] request_timeout_s``."""
 
 
 class ActorCalls:
@@ -21,8 +25,9 @@ class ActorCalls:
     clock) fails the calls past their deadline: a timer handle per request was 5 % of the
     whole strike path, one sweep every few seconds costs nothing."""
 
-    def __init__(self, bridge: LoopBridge) -> None:
+    def __init__(self, bridge: LoopBridge, timeout_s: float = REQUEST_TIMEOUT_S) -> None:
         self.bridge = bridge  # makes the Reply/future pairs
+        self.timeout_s = timeout_s  # [actors] request_timeout_s: past it, unavailable
         self._deadlines: dict[asyncio.Future[Any], float] = {}  # calls awaiting a reply
         self._callbacks: dict[CallbackReply, float] = {}  # callback replies not yet settled
 
@@ -33,19 +38,36 @@ class ActorCalls:
         """A reply that calls ``done`` on the loop once answered (or failed at its deadline);
         the caller sends it and returns: nothing waits."""
         reply = CallbackReply(self.bridge, done, self._callbacks)
-        self._callbacks[reply] = time.monotonic() + REQUEST_TIMEOUT_S
+        deadline = reply.deadline = time.monotonic() + self.timeout_s
+        reply.caller = CURRENT_CALLER.get()  # actors.deadlines: dropped if it leaves first
+        self._callbacks[reply] = deadline
         return reply
+
+    @staticmethod
+    def refused(reply: CallbackReply, error: pykka.ActorDeadError) -> None:
+        """Answer a callback request its actor did not take (a full inbox, a dead actor)."""
+        if isinstance(error, InboxFull):
+            reply.fail(Overloaded(f"too many requests queued ({error})", INBOX_FULL_RETRY_AFTER_S))
+        else:
+            reply.fail(Unavailable("that raid is restarting; try again"))
 
     async def call(self, send: Callable[[Any], None], make: Callable[[Reply[Any]], Any]) -> Any:
         reply, future = self.bridge.reply()
+        deadline = reply.deadline = time.monotonic() + self.timeout_s
+        reply.caller = CURRENT_CALLER.get()  # actors.deadlines: dropped if it leaves first
         try:
             send(make(reply))
+        except InboxFull as full:
+            raise Overloaded(
+                f"too many requests queued ({full})", INBOX_FULL_RETRY_AFTER_S
+            ) from None
         except pykka.ActorDeadError:
             raise Unavailable("that raid is restarting; try again") from None
-        self._deadlines[future] = time.monotonic() + REQUEST_TIMEOUT_S
+        self._deadlines[future] = deadline
         try:
             return await future
         finally:
+            reply.abandoned = True  # answered, expired or cancelled: a raid drops it unread
             self._deadlines.pop(future, None)
 
     def expire(self) -> None:

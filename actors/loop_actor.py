@@ -35,10 +35,16 @@ import pykka
 import pykka.messages
 from pykka._envelope import Envelope
 
+from actors.inbox import InboxFull
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BUDGET = 8
 """Messages one actor may handle per dispatcher turn before the others get theirs."""
+
+DEFAULT_INBOX_LIMIT = 256
+"""Requests queued for one actor at most; one more is refused with ``InboxFull`` (put from
+the loop thread; puts from other threads are answers and control messages, never refused)."""
 
 
 class LoopDispatcher:
@@ -49,11 +55,17 @@ class LoopDispatcher:
     loop iteration), so sockets and timers get their share between turns.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, budget: int = DEFAULT_BUDGET) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        budget: int = DEFAULT_BUDGET,
+        inbox_limit: int = DEFAULT_INBOX_LIMIT,
+    ) -> None:
         if budget < 1:
             raise ValueError(f"budget must be at least 1, not {budget}")
         self.loop = loop  # the loop every actor of this dispatcher runs on
         self.budget = budget  # messages per actor per turn (fairness under one noisy actor)
+        self.inbox_limit = inbox_limit  # requests queued per actor at most ([actors] player_inbox)
         self.thread_id = threading.get_ident()  # the loop's thread: the only one that runs us
         self._ready: deque[LoopActor] = deque()  # actors with messages, in wake-up order
         self._scheduled = False  # a turn is queued on the loop
@@ -99,6 +111,12 @@ class LoopDispatcher:
             actor._halt()
 
 
+def is_request(message: Any) -> bool:
+    """A message someone waits on (it carries a ``reply``): the inbox bound refuses only
+    these, so control messages (stop, cache invalidation, answers) always get in."""
+    return getattr(message, "reply", None) is not None
+
+
 class LoopInbox:
     """pykka's inbox interface over a deque; ``put`` wakes the actor on its dispatcher."""
 
@@ -114,6 +132,8 @@ class LoopInbox:
             raise RuntimeError("LoopActor inbox used before the actor was started")
         dispatcher = actor.dispatcher
         if threading.get_ident() == dispatcher.thread_id:
+            if len(self._messages) >= dispatcher.inbox_limit and is_request(envelope.message):
+                raise InboxFull(len(self._messages), dispatcher.inbox_limit)
             actor._deliver(envelope)
         else:
             try:

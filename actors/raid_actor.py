@@ -23,7 +23,8 @@ from typing import Any
 from actors.base import Actor
 from actors.batch_sender import Batch
 from actors.bridge import Answer
-from actors.inbox import fail_pending
+from actors.deadlines import caller_gone
+from actors.inbox import BoundedInbox, fail_pending
 from actors.journaling import claim_record, strike_record
 from actors.messages import (
     CheckJournal,
@@ -101,7 +102,9 @@ class RaidActor(Actor):
         *,
         recent_outcomes: int = 10_000,
         strike_id_window: int | None = None,
+        inbox_limit: int = 20_000,
     ) -> None:
+        self.inbox_limit = inbox_limit  # requests queued at most; read by _create_actor_inbox
         super().__init__()
         self.rules = rules  # the shared game rules (immutable)
         self.state = state  # authoritative raid state; only this actor's thread touches it
@@ -117,6 +120,7 @@ class RaidActor(Actor):
         self.strike_id_window = strike_id_window  # latest strike_ids per player kept in memory
         self.broken = False  # a handler failed mid-change: answer nothing more from this state
         self.outbox: list[Submission] = []  # journal entries not yet handed to the loop
+        self.dropped = 0  # requests not decided because their caller was gone (tests)
         self._handlers: dict[type[Any], Callable[[Any], Any]] = {
             StrikeRequest: lambda message: self._strike(message, message.reply),
             ClaimRequest: self._claim,
@@ -128,6 +132,10 @@ class RaidActor(Actor):
             SummaryRequest: self._summary,
             Tick: self._tick,
         }
+
+    def _create_actor_inbox(self) -> BoundedInbox:  # type: ignore[override]
+        """pykka's hook, called by ``Actor.__init__``: the bounded inbox of actors/inbox.py."""
+        return BoundedInbox(self.inbox_limit)
 
     @property
     def raid_id(self) -> str:
@@ -160,6 +168,11 @@ class RaidActor(Actor):
             log.error("raid %s: unexpected message %r", self.raid_id, message)
             return None
         reply = getattr(message, "reply", None)
+        if reply is not None and caller_gone(reply):
+            # Nobody waits for it (timed out, cancelled, connection closed): not decided.
+            self.dropped += 1
+            reply.fail(Unavailable("the request waited too long and was dropped; try again"))
+            return None
         if self.broken:
             failure = Unavailable(f"raid {self.raid_id} is restarting; try again")
             if reply is None:

@@ -147,8 +147,9 @@ class RaidService:
     async def start(self) -> None:
         """Start the actors and restore every unfinished raid before accepting clients."""
         loop = asyncio.get_running_loop()
-        bridge = LoopBridge(loop)
-        dispatcher = self.players.dispatcher = LoopDispatcher(loop)
+        actors = self.config.actors  # queue bounds: actors/inbox.py, actors/bridge.py
+        bridge = LoopBridge(loop, actors.bridge_queue)
+        dispatcher = self.players.dispatcher = LoopDispatcher(loop, inbox_limit=actors.player_inbox)
         broadcaster = BroadcasterActor.start(
             BroadcastSinks(
                 post=bridge.post,
@@ -193,7 +194,7 @@ class RaidService:
         self.parts = _Parts(
             bridge,
             dispatcher,
-            ActorCalls(bridge),
+            ActorCalls(bridge, actors.request_timeout_s),
             supervisor,
             feed,
             journal,
@@ -445,8 +446,8 @@ class RaidService:
         reply = parts.calls.callback(answered)
         try:
             player.tell(PlayerStrike(command, now, reply, learned))
-        except pykka.ActorDeadError:
-            reply.fail(Unavailable("that raid is restarting; try again"))
+        except pykka.ActorDeadError as refused:  # a full inbox (InboxFull) or a dead actor
+            parts.calls.refused(reply, refused)
 
     def _finish_in_task(self, work: Awaitable[dict[str, Any]], done: StrikeDone) -> None:
         async def run() -> None:

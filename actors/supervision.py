@@ -234,6 +234,7 @@ class RaidSupervisor:
             sinks,
             recent_outcomes=actors.recent_outcomes,
             strike_id_window=actors.strike_id_window,
+            inbox_limit=actors.raid_inbox,
         )
         live = LiveRaid(
             raid_id=raid_id,

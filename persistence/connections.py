@@ -27,6 +27,7 @@ import aiosqlite
 
 from persistence import schema
 from persistence.errors import DatabaseNotOpen, PersistenceError
+from persistence.file_guard import FileGuard
 from persistence.records import SchemaUpgrade
 
 T = TypeVar("T")
@@ -61,6 +62,7 @@ class ConnectionPool:
         self._write_lock = asyncio.Lock()  # one user of the writer at a time
         self._reader_locks: list[asyncio.Lock] = []  # one user of each reader at a time
         self._next_reader = 0  # round robin among the readers
+        self.guard = FileGuard(path)  # commits fail once the file is removed or replaced
 
     @property
     def is_open(self) -> bool:
@@ -93,6 +95,7 @@ class ConnectionPool:
         self._writer = writer
         self._readers = opened[1:]
         self._reader_locks = [asyncio.Lock() for _ in self._readers]
+        self.guard.remember()
         return upgrade
 
     async def close(self) -> None:
@@ -118,6 +121,7 @@ class ConnectionPool:
         if writer is None:
             raise DatabaseNotOpen(self.path)
         async with self._write_lock:
+            self.guard.check()
             yield writer
 
     @contextlib.asynccontextmanager
@@ -127,6 +131,7 @@ class ConnectionPool:
             await conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                self.guard.check()
                 await conn.execute("COMMIT")
             except BaseException:
                 # SQLite rolls back by itself on some errors (SQLITE_FULL, SQLITE_IOERR).
@@ -146,7 +151,7 @@ class ConnectionPool:
         async with self.writing() as conn:
             raw: sqlite3.Connection = conn._conn
             run_on_thread: Callable[..., Awaitable[Any]] = conn._execute
-            return cast(T, await run_on_thread(_in_transaction, raw, work, *args))
+            return cast(T, await run_on_thread(_in_transaction, raw, self.guard, work, *args))
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -193,10 +198,13 @@ class ConnectionPool:
         return upgrade
 
 
-def _in_transaction(raw: sqlite3.Connection, work: Callable[..., T], *args: Any) -> T:
+def _in_transaction(
+    raw: sqlite3.Connection, guard: FileGuard, work: Callable[..., T], *args: Any
+) -> T:
     raw.execute("BEGIN IMMEDIATE")
     try:
         result = work(raw, *args)
+        guard.check()
         raw.execute("COMMIT")
     except BaseException:
         # SQLite rolls back by itself on some errors (SQLITE_FULL, SQLITE_IOERR).

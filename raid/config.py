@@ -69,6 +69,16 @@ class ServerConfig:
     hello_timeout_s: float
     hello_raids: int
     """Raids ``hello`` lists at most: unfinished ones first, then the most recently created."""
+    max_connections_per_user: int
+    """Authenticated connections one user may hold at once; one more is refused at hello."""
+    max_in_flight: int
+    """Requests the whole server runs at once; past it requests answer ``unavailable``."""
+    max_in_flight_per_raid: int
+    """Requests naming one raid that run at once; past it they answer ``unavailable``."""
+    max_in_flight_per_connection: int
+    """Requests of one connection that run at once; past it they answer ``unavailable``."""
+    overload_retry_after_s: float
+    """The ``retry_after`` of a request shed because the server or its raid is full."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +105,14 @@ class ActorsConfig:
     """A finished raid nobody sent anything for this long is unloaded (restored on demand)."""
     max_finished_raids: int
     """Finished raids loaded at most; loading one more unloads the least recently used."""
+    raid_inbox: int
+    """Messages queued for one RaidActor at most; past it they answer ``unavailable``."""
+    player_inbox: int
+    """Requests queued for one PlayerActor at most; past it they answer ``unavailable``."""
+    bridge_queue: int
+    """Callables actor threads may queue for the event loop; past it they wait."""
+    request_timeout_s: float
+    """A request not picked up by its raid by then is dropped; its caller gets ``unavailable``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,6 +544,11 @@ def _server(node: _Node) -> ServerConfig:
         "token_ttl_s",
         "hello_timeout_s",
         "hello_raids",
+        "max_connections_per_user",
+        "max_in_flight",
+        "max_in_flight_per_raid",
+        "max_in_flight_per_connection",
+        "overload_retry_after_s",
     )
     return ServerConfig(
         host=node.string("host"),
@@ -541,6 +564,11 @@ def _server(node: _Node) -> ServerConfig:
         token_ttl_s=node.number("token_ttl_s", 1),
         hello_timeout_s=node.number("hello_timeout_s", 0.01),
         hello_raids=node.integer("hello_raids", 1, 10_000),
+        max_connections_per_user=node.integer("max_connections_per_user", 1),
+        max_in_flight=node.integer("max_in_flight", 1),
+        max_in_flight_per_raid=node.integer("max_in_flight_per_raid", 1),
+        max_in_flight_per_connection=node.integer("max_in_flight_per_connection", 1),
+        overload_retry_after_s=node.number("overload_retry_after_s", 0.001, 3600),
     )
 
 
@@ -568,6 +596,10 @@ def _actors(node: _Node) -> ActorsConfig:
         "roster_cache",
         "raid_idle_s",
         "max_finished_raids",
+        "raid_inbox",
+        "player_inbox",
+        "bridge_queue",
+        "request_timeout_s",
     )
     return ActorsConfig(
         max_player_actors=node.integer("max_player_actors", 1),
@@ -579,6 +611,10 @@ def _actors(node: _Node) -> ActorsConfig:
         roster_cache=node.integer("roster_cache", 1),
         raid_idle_s=node.number("raid_idle_s", 0.001),
         max_finished_raids=node.integer("max_finished_raids", 1),
+        raid_inbox=node.integer("raid_inbox", 1),
+        player_inbox=node.integer("player_inbox", 1),
+        bridge_queue=node.integer("bridge_queue", 1),
+        request_timeout_s=node.number("request_timeout_s", 0.01, 3600),
     )
 
 

@@ -8,6 +8,7 @@
      |    +-- ProtocolError        the frame or its fields are malformed (bad_request, unknown_op)
      |         +-- FieldError      bad_request naming one field: ``path: problem``
      |    +-- Unavailable          the server cannot serve it right now (server's fault)
+     |         +-- Overloaded      shed before it was queued: too much work; has retry_after
      +-- ConfigError               invalid config: names the file, the key path and the problem
 
 Client faults (``ErrorCode.is_client_fault``) are answered and logged at info; server faults
@@ -18,6 +19,7 @@ reply ``{"op": "error", "code": ..., "message": ..., **extra}``.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -95,6 +97,16 @@ class Unavailable(RaidError):
 
     def __init__(self, message: str) -> None:
         super().__init__(ErrorCode.UNAVAILABLE, message)
+
+
+class Overloaded(Unavailable):
+    """Refused before it was queued because too much work is waiting (admission limits,
+    full inboxes); ``retry_after`` says when to try again. Nothing was changed."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds, rounded up to the ms on the wire
+        self.extra = {"retry_after": math.ceil(retry_after * 1000) / 1000}
 
 
 class ConfigError(Exception):

@@ -28,9 +28,12 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
 from actors.api import RaidApi
+from actors.deadlines import CURRENT_CALLER, Caller
 from raid.config import shipped_defaults
-from raid.errors import ErrorCode, ProtocolError, RaidError
+from raid.errors import ErrorCode, Overloaded, ProtocolError, RaidError
 from server.admin import run_admin
+from server.admission import Admission, AdmissionLimits, Place
+from server.connection_limits import TooManyConnections, UserConnections
 from server.fanout import SessionFanout
 from server.frames import Format, decode_frame
 from server.http import HttpHandler, log_access
@@ -79,6 +82,12 @@ class GatewayConfig:
     ping_timeout_s: float = _SHIPPED.ping_timeout_s  # a ping unanswered this long drops the peer
     compression: bool = _SHIPPED.compression  # permessage-deflate
     hello_timeout_s: float = _SHIPPED.hello_timeout_s  # no successful hello by then: closed
+    # Overload protection (server/admission.py, server/connection_limits.py):
+    max_connections_per_user: int = _SHIPPED.max_connections_per_user
+    max_in_flight: int = _SHIPPED.max_in_flight
+    max_in_flight_per_raid: int = _SHIPPED.max_in_flight_per_raid
+    max_in_flight_per_connection: int = _SHIPPED.max_in_flight_per_connection
+    overload_retry_after_s: float = _SHIPPED.overload_retry_after_s
 
 
 RaidServiceProtocol = RaidApi
@@ -108,6 +117,18 @@ class Gateway:
         self._clock = clock  # wall clock: server_time and token expiry
         self._sessions: set[Session] = set()  # open sessions, for close_all
         self._closing: set[asyncio.Task[None]] = set()  # closes started by timers
+        self.admission = Admission(  # sheds requests past the in-flight limits
+            AdmissionLimits(
+                config.max_in_flight,
+                config.max_in_flight_per_raid,
+                config.max_in_flight_per_connection,
+                config.overload_retry_after_s,
+            ),
+            metrics.count_shed,
+        )
+        self.user_connections = UserConnections(
+            config.max_connections_per_user, lambda: metrics.count_shed("max_connections_per_user")
+        )
 
     @property
     def sessions(self) -> frozenset[Session]:
@@ -128,6 +149,8 @@ class Gateway:
         in_flight: set[asyncio.Task[None]] = set()
         loop = asyncio.get_running_loop()
         unauthenticated = loop.call_later(cfg.hello_timeout_s, self._hello_overdue, session)
+        caller = Caller()  # every request task of this connection inherits it (deadlines.py)
+        CURRENT_CALLER.set(caller)
         try:
             async for data in connection:
                 task = await self._on_frame(session, data)
@@ -138,17 +161,20 @@ class Gateway:
             pass  # abnormal closes (1009, 1011, lost TCP) end the session like normal ones
         finally:
             unauthenticated.cancel()
+            caller.gone = True  # what the raids have not picked up yet is dropped
             await self._finish(session, in_flight)
 
     def _hello_overdue(self, session: Session) -> None:
         """Close a connection that never authenticated: it holds a socket for nothing."""
         if not session.authenticated and not session.closing:
             logger.info("no hello in time: closing with 1008", extra=session.log_extra)
-            task = asyncio.ensure_future(
-                session.close(CloseCode.POLICY_VIOLATION, "hello expected first")
-            )
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            self._close_soon(session, "hello expected first")
+
+    def _close_soon(self, session: Session, reason: str) -> None:
+        """Close with 1008 once the frames already queued (the refusal) are sent."""
+        task = asyncio.ensure_future(session.close(CloseCode.POLICY_VIOLATION, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def close_all(self, code: int = CloseCode.GOING_AWAY, reason: str = "") -> None:
         """Close every session gracefully: queued frames are sent, then the close frame."""
@@ -165,6 +191,8 @@ class Gateway:
                 await asyncio.wait(late)
         self._sessions.discard(session)
         self.fanout.remove(session)
+        if session.user_id is not None:
+            self.user_connections.release(session.user_id)
         try:
             self.service.subscriber_gone(session.session_id)
         except Exception:
@@ -187,17 +215,32 @@ class Gateway:
                 )
             rid, req = parse_request(msg)
             self._authorize(session, req)
+            place = None if isinstance(req, Hello | Ping) else self._admit(session, req)
         except RaidError as exc:
             self._push_error(session, rid, exc, op=None)
+            if retry_after is not None:
+                # Read nothing more from this connection until a token is back: a flood then
+                # waits in its own TCP buffers instead of costing the loop a reply per frame.
+                await asyncio.sleep(retry_after)
             return None
         self.metrics.count_request(req.op)
         if type(req) is Strike:
-            self._strike_now(session, rid, req)
+            assert place is not None  # every request but hello and ping takes a place
+            self._strike_now(session, rid, req, place)
             return None
         if isinstance(req, Hello):
             await self._answer(session, rid, req)
             return None
-        return asyncio.create_task(self._answer(session, rid, req), name=f"{req.op}-{rid}")
+        task = asyncio.create_task(self._answer(session, rid, req), name=f"{req.op}-{rid}")
+        if place is not None:
+            task.add_done_callback(place.release)
+        return task
+
+    def _admit(self, session: Session, req: Request) -> Place:
+        """A place among the requests in flight, or ``Overloaded`` (server/admission.py)."""
+        raid_id = getattr(req, "raid_id", None)
+        raid = raid_id if isinstance(raid_id, str) else None
+        return self.admission.enter(raid, session.session_id)
 
     @staticmethod
     def _authorize(session: Session, req: Request) -> None:
@@ -217,6 +260,8 @@ class Gateway:
                 session.push({"op": f"{req.op}.ok", "rid": rid, **fields})
         except RaidError as exc:
             self._push_error(session, rid, exc, op=req.op, raid=getattr(req, "raid_id", None))
+            if isinstance(exc, TooManyConnections):
+                self._close_soon(session, "too many connections for this user")
         except Exception:
             raid = getattr(req, "raid_id", None)
             logger.exception(
@@ -256,7 +301,12 @@ class Gateway:
 
     async def _hello(self, session: Session, req: Hello) -> dict[str, Any]:
         claims = verify_token(self.config.secret, req.token, self._clock())
-        result = await self.service.hello(claims.user_id, claims.role)
+        self.user_connections.admit(claims.user_id)  # TooManyConnections: refused, closed
+        try:
+            result = await self.service.hello(claims.user_id, claims.role)
+        except BaseException:
+            self.user_connections.release(claims.user_id)
+            raise
         # Only a fully successful hello authenticates the session.
         session.user_id, session.role = claims.user_id, claims.role
         logger.info("hello", extra={**session.log_extra, "role": claims.role})
@@ -267,13 +317,14 @@ class Gateway:
             **result,
         }
 
-    def _strike_now(self, session: Session, rid: Rid, req: Strike) -> None:
+    def _strike_now(self, session: Session, rid: Rid, req: Strike, place: Place) -> None:
         """The hot path: no task per strike; the service calls back once it is committed."""
         user_id = session.user_id
         assert user_id is not None  # _authorize let nothing else through before hello
         started = time.monotonic()
 
         def done(report: dict[str, Any] | None, error: BaseException | None) -> None:
+            place.release()
             if report is not None:
                 self.metrics.count_strike("ok", time.monotonic() - started)
                 session.push({"op": "strike.ok", "rid": rid, **report})
@@ -306,7 +357,11 @@ class Gateway:
         extra = {**session.log_extra, "op": op, "code": exc.code.value}
         if raid is not None:
             extra["raid"] = raid
-        if not exc.code.is_client_fault:
+        if isinstance(exc, Overloaded | TooManyConnections) or session.closing:
+            # Shed load, or a reply nobody reads: counted (requests_shed_total), and an
+            # overload must not flood the log too.
+            logger.debug("request refused: %s", exc.message, extra=extra)
+        elif not exc.code.is_client_fault:
             logger.error("request failed: %s", exc.message, extra=extra)
         elif exc.code is ErrorCode.RATE_LIMITED:
             logger.debug("rate limited", extra=extra)  # a flood must not flood the log too

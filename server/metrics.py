@@ -15,6 +15,12 @@ from raid.errors import ErrorCode
 from server.requests import PARSERS
 
 ACTOR_KINDS = ("raid", "player", "other")
+SHED_LIMITS = (
+    "max_in_flight",
+    "max_in_flight_per_raid",
+    "max_in_flight_per_connection",
+    "max_connections_per_user",
+)
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -66,6 +72,11 @@ class Metrics:
         )
         self.live_actors = Gauge("live_actors", "Running actors, by kind", ["kind"], registry=r)
         self.requests = Counter("requests", "Well-formed requests, by op", ["op"], registry=r)
+        self.requests_shed = Counter(
+            "requests_shed", "Requests refused to shed load, by limit", ["limit"], registry=r
+        )
+        for limit in SHED_LIMITS:
+            self.requests_shed.labels(limit=limit)
         # Pre-create the known label values so dashboards see zeros instead of gaps, and keep
         # the children: ``labels()`` takes a lock and builds a key (3 % of a strike's CPU).
         self._strikes_by_code = {
@@ -95,6 +106,10 @@ class Metrics:
     def count_request(self, op: str) -> None:
         child = self._requests_by_op.get(op)
         (child if child is not None else self.requests.labels(op=op)).inc()
+
+    def count_shed(self, limit: str) -> None:
+        """A request refused by an overload limit (server/admission.py, connection_limits)."""
+        self.requests_shed.labels(limit=limit).inc()
 
     def count_strike(self, code: str, seconds: float) -> None:
         child = self._strikes_by_code.get(code)

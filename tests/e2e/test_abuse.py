@@ -8,12 +8,14 @@ import base64
 import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from server.tokens import issue_token
 from tests.e2e.harness import SECRET, Client, ServerProcess, token
+from tests.soak.abuse import abuse
 
 
 def _b64(data: bytes) -> str:
@@ -131,3 +133,27 @@ async def test_another_players_strike_id_is_not_theirs(
     }
     hub = await bob.ok("raid.hub", raid_id=raid_id)
     assert hub["raid"]["strike_count"] == 2
+
+
+async def test_floods_hoarded_connections_slow_readers_and_half_handshakes(
+    tmp_path: Path,
+) -> None:
+    """The server stays up, honest players are served throughout (every strike of theirs is
+    acknowledged), and memory stays bounded (tests/soak/abuse.py; ``make soak`` runs the
+    full sizes and reports the honest players' p99 against an unloaded run)."""
+    sizes = {
+        "flood of messages on one connection": 10_000,
+        "connections for one user": 50,
+        "slow readers": 1,
+        "connections dropped mid-handshake": 50,
+    }
+    results = await abuse(tmp_path, sizes, honest=2, strikes=3, max_pending_bytes=65536)
+    assert [r.faults for r in results] == list(sizes.values())
+    for result in results:
+        assert result.lost == 0
+        assert result.operations >= 2 * 3
+        # A loose guard against unbounded growth, not a figure: 10,000 frames or 50
+        # connections must not cost the server anything near this.
+        assert result.rss_after_kib - result.rss_before_kib < 200 * 1024, result
+    assert "16 accepted" in results[1].notes[0]
+    assert "1 disconnected" in results[2].notes[0]
