@@ -2,7 +2,7 @@
 read while a grant commits, unloading finished raids, start-up work off the event loop.
 
 Real actors and a real SQLite file; each test failed before its fix (see
-docs/reliability-fixes.md)."""
+docs/reliability.md)."""
 
 from __future__ import annotations
 
