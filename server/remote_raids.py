@@ -1,0 +1,334 @@
+"""``RemoteRaids``: the ``RaidApi`` of a gateway process, served by raid hosts over NATS.
+
+The gateway (server/gateway.py) uses it exactly as it uses the in-process ``RaidService``.
+
+Strikes: every strike of one event-loop iteration for one raid goes to the host as ONE
+request (``<prefix>.raid.<raid>.strikes``, at most ``max_batch`` strikes); the host answers
+with the batch of committed results (or refusals), which are handed back to their callers.
+A request costs ~300 µs of NATS round trip from Python, so one request per strike would cap
+a gateway far below what it can decode. Other ops are one request each.
+
+Failures: no host answering (none subscribed, or none within ``timeout_s``: a host killed, a
+NATS restart) raises ``unavailable`` with ``retry_after``. The strike may or may not have
+been committed; the client retries with the same ``strike_id`` and the host's idempotence
+gives it the original report, so nothing is applied twice.
+
+Events: when one of its sessions subscribes to a raid, the gateway subscribes (once per raid)
+to ``<prefix>.raid.<raid>.events`` and then asks the host for the subscribe reply and the
+``since_seq`` replay (the replay buffer lives with the host's broadcaster). Events and replies
+reach this process on two NATS subscriptions, which nats-py serves independently, so the
+reply's ``seq`` decides what a new subscriber gets: the replay, then events already received
+with a higher seq (kept in a small per-raid buffer), then live events past its ``seq`` only.
+Every session thus sees each seq once, in order, as from the single-process server. A gap in
+the stream (NATS dropped messages, the host restarted) is passed on as is: clients resync on a
+gap, as they do after a lost connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from actors.api import EventSink, Rid
+from actors.raids import CharacterGrant
+from raid.config import Action
+from raid.errors import RaidError
+from server import raid_link as link
+
+log = logging.getLogger("raid.remote")
+
+DEFAULT_TIMEOUT_S = 5.0
+"""How long a request waits for a host before answering ``unavailable``."""
+
+DEFAULT_MAX_BATCH = 256
+"""Strikes per request: bounds a request's size (NATS' max_payload is 1 MB by default)."""
+
+DEFAULT_RECENT_EVENTS = 256
+"""Events kept per raid to bridge a subscribe reply that overtook the events before it."""
+
+
+class RemoteRaids:
+    """Implements actors.api.RaidApi over NATS."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        prefix: str = link.DEFAULT_PREFIX,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        recent_events: int = DEFAULT_RECENT_EVENTS,
+    ) -> None:
+        self.nc = nc  # connected NATS client
+        self.prefix = prefix  # subject prefix shared with the hosts
+        self.timeout_s = timeout_s  # per request
+        self.max_batch = max_batch  # strikes per request
+        self.recent_events = recent_events  # per-raid buffer of received events
+        self.sink: EventSink | None = None  # where events go (the gateway attaches it)
+        self.ready = True  # for /readyz: the gateway serves as soon as it is connected
+        self._batches: dict[str, _StrikeBatch] = {}  # raid -> strikes of this loop iteration
+        self._sending: set[asyncio.Task[None]] = set()  # batch requests in flight
+        self._feeds: dict[str, _Feed] = {}  # raid -> its events subscription and followers
+        self._following: dict[str, set[str]] = {}  # subscriber id -> raids it follows
+        self.batches_sent = 0  # strike requests sent (tests, metrics)
+
+    def attach(self, sink: EventSink) -> None:
+        self.sink = sink
+
+    async def close(self) -> None:
+        """Let strike batches in flight finish, drop the event subscriptions."""
+        if self._sending:
+            await asyncio.wait(set(self._sending))
+        for feed in list(self._feeds.values()):
+            await feed.close()
+        self._feeds.clear()
+
+    # -- requests ---------------------------------------------------------------------------
+
+    async def _request(self, subject: str, body: dict[str, Any]) -> Any:
+        try:
+            msg = await self.nc.request(subject, link.pack(body), timeout=self.timeout_s)
+        except nats.errors.NoRespondersError:
+            raise link.unavailable("no raid host is serving right now; try again") from None
+        except nats.errors.TimeoutError:
+            raise link.unavailable("the raid host did not answer in time; try again") from None
+        except nats.errors.Error as exc:
+            raise link.unavailable(f"the raid host cannot be reached ({exc}); try again") from None
+        return link.answer_of(msg.data)
+
+    async def _api(self, op: str, **body: Any) -> Any:
+        return await self._request(link.api_subject(self.prefix, op), body)
+
+    async def _on_raid(self, raid_id: str, op: str, **body: Any) -> Any:
+        return await self._request(link.raid_subject(self.prefix, raid_id, op), body)
+
+    async def hello(self, user_id: str, role: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._api("hello", user_id=user_id, role=role)
+        return result
+
+    async def hub(self, user_id: str, raid_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._on_raid(raid_id, "hub", user_id=user_id)
+        return result
+
+    async def team_options(self, user_id: str, raid_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._on_raid(raid_id, "team_options", user_id=user_id)
+        return result
+
+    async def rewards_list(self, user_id: str, raid_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._on_raid(raid_id, "rewards_list", user_id=user_id)
+        return result
+
+    async def rewards_claim(self, user_id: str, raid_id: str, key: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._on_raid(
+            raid_id, "rewards_claim", user_id=user_id, key=key
+        )
+        return result
+
+    async def create_raid(
+        self,
+        boss: str,
+        start: float | None = None,
+        end: float | None = None,
+        raid_id: str | None = None,
+    ) -> str:
+        return str(await self._api("create_raid", boss=boss, start=start, end=end, raid_id=raid_id))
+
+    async def end_raid_status(self, raid_id: str) -> str:
+        return str(await self._on_raid(raid_id, "end_raid_status"))
+
+    async def grant_roster(self, user_id: str, grants: list[CharacterGrant]) -> list[str]:
+        plain = [{**asdict(g), "stats": dict(g.stats), "tags": list(g.tags)} for g in grants]
+        return [str(i) for i in await self._api("grant_roster", user_id=user_id, grants=plain)]
+
+    async def take_snapshot(self, raid_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._on_raid(raid_id, "take_snapshot")
+        return result
+
+    async def restore_to_snapshot(self, raid_id: str, snapshot_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self._on_raid(
+            raid_id, "restore_to_snapshot", snapshot_id=snapshot_id
+        )
+        return result
+
+    async def rewards_pending(self, limit: int) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._api("rewards_pending", limit=limit)
+        return result
+
+    async def rewards_ack(self, ids: Sequence[int]) -> int:
+        return int(await self._api("rewards_ack", ids=list(ids)))
+
+    # -- strikes, batched per raid and loop iteration ----------------------------------------
+
+    async def strike(
+        self, user_id: str, raid_id: str, action: Action, team: Sequence[str], strike_id: str
+    ) -> dict[str, Any]:
+        subject = link.raid_subject(self.prefix, raid_id, "strikes")
+        batch = self._batches.get(raid_id)
+        if batch is None or len(batch.items) >= self.max_batch:
+            batch = self._batches[raid_id] = _StrikeBatch(subject)
+            asyncio.get_running_loop().call_soon(self._send, raid_id, batch)
+        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        batch.items.append([user_id, action.value, list(team), strike_id])
+        batch.waiters.append(waiter)
+        return await waiter
+
+    def _send(self, raid_id: str, batch: _StrikeBatch) -> None:
+        if self._batches.get(raid_id) is batch:
+            del self._batches[raid_id]
+        task = asyncio.create_task(self._send_batch(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send_batch(self, batch: _StrikeBatch) -> None:
+        self.batches_sent += 1
+        try:
+            results = await self._request(batch.subject, {"strikes": batch.items})
+        except RaidError as exc:
+            for waiter in batch.waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            return
+        except BaseException as exc:  # a bug or a cancellation: no caller may hang
+            for waiter in batch.waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            raise
+        for waiter, result in zip(batch.waiters, results, strict=True):
+            if waiter.done():
+                continue  # the caller went away (its connection closed)
+            if "error" in result:
+                waiter.set_exception(link.error_from_data(result["error"]))
+            else:
+                waiter.set_result(result["ok"])
+
+    # -- subscriptions and events -----------------------------------------------------------
+
+    async def subscribe(
+        self, subscriber_id: str, raid_id: str, since_seq: int | None, rid: Rid
+    ) -> None:
+        subject = link.events_subject(self.prefix, raid_id)
+        feed = self._feeds.get(raid_id)
+        if feed is None:
+            feed = self._feeds[raid_id] = _Feed(self, raid_id)
+            await feed.open(subject)
+        feed.waiting += 1
+        try:
+            answer = await self._on_raid(raid_id, "subscribe", since_seq=since_seq)
+        finally:
+            feed.waiting -= 1
+        reply: dict[str, Any] = {"rid": rid, **answer["reply"]}
+        replay: list[dict[str, Any]] = list(answer["replay"])
+        seq = int(reply["seq"])
+        replay.extend(e for e in feed.recent if e["seq"] > seq)
+        last = replay[-1]["seq"] if replay else seq
+        if feed.last_seq is not None and feed.last_seq >= last:
+            feed.followers[subscriber_id] = None
+        else:
+            feed.pending[subscriber_id] = last  # live events past ``last`` only
+        self._following.setdefault(subscriber_id, set()).add(raid_id)
+        if self.sink is not None:
+            self.sink.subscribed(subscriber_id, reply, replay)
+        await self._maybe_close(raid_id)
+
+    async def unsubscribe(self, subscriber_id: str, raid_id: str) -> None:
+        await self._on_raid(raid_id, "unsubscribe")
+        self._drop(subscriber_id, raid_id)
+        self._following.get(subscriber_id, set()).discard(raid_id)
+        await self._maybe_close(raid_id)
+
+    def subscriber_gone(self, subscriber_id: str) -> None:
+        for raid_id in self._following.pop(subscriber_id, set()):
+            self._drop(subscriber_id, raid_id)
+            feed = self._feeds.get(raid_id)
+            if feed is not None and feed.idle:
+                task = asyncio.ensure_future(self._maybe_close(raid_id))
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
+
+    def _drop(self, subscriber_id: str, raid_id: str) -> None:
+        feed = self._feeds.get(raid_id)
+        if feed is not None:
+            feed.followers.pop(subscriber_id, None)
+            feed.pending.pop(subscriber_id, None)
+
+    async def _maybe_close(self, raid_id: str) -> None:
+        """Leave the raid's events subject once no session of ours follows the raid."""
+        feed = self._feeds.get(raid_id)
+        if feed is not None and feed.idle:
+            del self._feeds[raid_id]
+            await feed.close()
+
+    def _events(self, feed: _Feed, events: list[dict[str, Any]]) -> None:
+        if not events:
+            return
+        feed.recent.extend(events)
+        feed.last_seq = int(events[-1]["seq"])
+        sink = self.sink
+        if sink is None:
+            return
+        if feed.followers:
+            sink.deliver(tuple(feed.followers), events)
+        for subscriber_id, after in list(feed.pending.items()):
+            newer = [e for e in events if e["seq"] > after]
+            if newer:
+                sink.deliver((subscriber_id,), newer)
+            if feed.last_seq >= after:
+                del feed.pending[subscriber_id]
+                feed.followers[subscriber_id] = None
+
+
+class _StrikeBatch:
+    __slots__ = ("items", "subject", "waiters")
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        self.items: list[list[Any]] = []  # [user_id, action, team, strike_id]
+        self.waiters: list[asyncio.Future[dict[str, Any]]] = []  # one per item, same order
+
+
+class _Feed:
+    """One raid's events subscription in this gateway process, and who follows it here."""
+
+    def __init__(self, owner: RemoteRaids, raid_id: str) -> None:
+        self.owner = owner
+        self.raid_id = raid_id
+        self.sub: Subscription | None = None  # the NATS subscription
+        self.followers: dict[str, None] = {}  # subscriber ids receiving every live event
+        self.pending: dict[str, int] = {}  # subscriber id -> seq it has up to (joining)
+        self.recent: deque[dict[str, Any]] = deque(maxlen=owner.recent_events)
+        self.last_seq: int | None = None  # seq of the newest event received
+        self.waiting = 0  # subscribe requests in flight
+
+    @property
+    def idle(self) -> bool:
+        return not self.followers and not self.pending and not self.waiting
+
+    async def open(self, subject: str) -> None:
+        # Subscribed before the subscribe request goes out on the same connection: the NATS
+        # server sees the SUB first, so no event after the reply's seq can be missed.
+        self.sub = await self.owner.nc.subscribe(subject, cb=self._on_msg)
+
+    async def close(self) -> None:
+        sub, self.sub = self.sub, None
+        if sub is not None:
+            try:
+                await sub.unsubscribe()
+            except nats.errors.Error as exc:
+                log.debug("unsubscribe from %s: %s", self.raid_id, exc)
+
+    async def _on_msg(self, msg: Msg) -> None:
+        try:
+            events = link.unpack(msg.data)
+        except ValueError:
+            log.error("undecodable events for raid %s dropped", self.raid_id)
+            return
+        self.owner._events(self, events)
