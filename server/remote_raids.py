@@ -49,6 +49,11 @@ log = logging.getLogger("raid.remote")
 DEFAULT_TIMEOUT_S = 5.0
 """How long a request waits for a host before answering ``unavailable``."""
 
+NO_RESPONDERS_PAUSES_S = (0.02, 0.05, 0.1)
+"""Pauses before asking again when NATS says no host subscribes: a host's subscription can
+reach the server a moment after another client saw it answer (observed with nats-server
+2.15 right after start-up), so "no responders" is believed only after a few tries (~170 ms)."""
+
 DEFAULT_MAX_BATCH = 256
 """Strikes per request: bounds a request's size (NATS' max_payload is 1 MB by default)."""
 
@@ -95,10 +100,16 @@ class RemoteRaids:
     # -- requests ---------------------------------------------------------------------------
 
     async def _request(self, subject: str, body: dict[str, Any]) -> Any:
+        payload = link.pack(body)
         try:
-            msg = await self.nc.request(subject, link.pack(body), timeout=self.timeout_s)
-        except nats.errors.NoRespondersError:
-            raise link.unavailable("no raid host is serving right now; try again") from None
+            for pause in NO_RESPONDERS_PAUSES_S:
+                try:
+                    msg = await self.nc.request(subject, payload, timeout=self.timeout_s)
+                    break
+                except nats.errors.NoRespondersError:
+                    await asyncio.sleep(pause)
+            else:
+                raise link.unavailable("no raid host is serving right now; try again")
         except nats.errors.TimeoutError:
             raise link.unavailable("the raid host did not answer in time; try again") from None
         except nats.errors.Error as exc:
