@@ -64,7 +64,9 @@ class NatsServer:
             str(ports_dir),
         ]
         with log_path.open("ab") as log_file:
-            process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(  # own session: Ctrl+C reaches only our supervisor
+                command, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            )
         ports_file = ports_dir / f"nats-server_{process.pid}.ports"
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

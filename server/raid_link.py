@@ -33,6 +33,12 @@ QUEUE_GROUP = "raid-hosts"
 DEFAULT_PREFIX = "wtr"
 """Subject prefix, so one NATS server can carry several deployments (``--subject-prefix``)."""
 
+REQUEST_TIMEOUT_S = 5.0
+"""How long a gateway waits for a host before answering ``unavailable``."""
+
+LEASE_TTL_S = 10.0
+"""How long a raid host's lease lasts unless renewed (persistence/leases.py)."""
+
 RETRY_AFTER_S = 1.0
 """``retry_after`` of the ``unavailable`` answer when no host answered in time."""
 

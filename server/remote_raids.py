@@ -46,8 +46,7 @@ from server import raid_link as link
 
 log = logging.getLogger("raid.remote")
 
-DEFAULT_TIMEOUT_S = 5.0
-"""How long a request waits for a host before answering ``unavailable``."""
+DEFAULT_TIMEOUT_S = link.REQUEST_TIMEOUT_S
 
 NO_RESPONDERS_PAUSES_S = (0.02, 0.05, 0.1)
 """Pauses before asking again when NATS says no host subscribes: a host's subscription can
