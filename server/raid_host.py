@@ -263,7 +263,10 @@ class RaidHost:
         )
 
     async def _grant_roster(self, _: str | None, body: dict[str, Any]) -> Any:
-        grants = [CharacterGrant(**grant) for grant in body["grants"]]
+        grants = [
+            CharacterGrant(g["character_id"], g["name"], g["rarity"], g["stats"], tuple(g["tags"]))
+            for g in body["grants"]
+        ]
         return await self.service.grant_roster(body["user_id"], grants)
 
     async def _rewards_pending(self, _: str | None, body: dict[str, Any]) -> Any:

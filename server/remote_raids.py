@@ -30,7 +30,6 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 import nats.errors
@@ -156,7 +155,16 @@ class RemoteRaids:
         return str(await self._on_raid(raid_id, "end_raid_status"))
 
     async def grant_roster(self, user_id: str, grants: list[CharacterGrant]) -> list[str]:
-        plain = [{**asdict(g), "stats": dict(g.stats), "tags": list(g.tags)} for g in grants]
+        plain = [
+            {
+                "character_id": g.character_id,
+                "name": g.name,
+                "rarity": g.rarity,
+                "stats": dict(g.stats),
+                "tags": list(g.tags),
+            }
+            for g in grants
+        ]
         return [str(i) for i in await self._api("grant_roster", user_id=user_id, grants=plain)]
 
     async def take_snapshot(self, raid_id: str) -> dict[str, Any]:

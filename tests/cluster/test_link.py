@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from actors.raids import CharacterGrant
 from raid.config import Action
 from raid.errors import ErrorCode, RaidError, Rejection, Unavailable
 from server.nats_process import NatsServer
@@ -94,7 +95,10 @@ async def test_strikes_of_one_iteration_go_as_one_request(cluster: Cluster) -> N
 async def test_refusals_travel_as_the_same_error(cluster: Cluster) -> None:
     remote = cluster.remote
     raid_id = await remote.create_raid("dummy")
-    await cluster.harness.grant("alice")
+    granted = await remote.grant_roster(
+        "alice", [CharacterGrant("alice-c0", "Hero", 3, {"power": 100}, ("fire",))]
+    )
+    assert granted == ["alice-c0"]
     with pytest.raises(Rejection) as refused:
         await remote.strike("alice", raid_id, Action.FIGHT, ["bob-c0"], "s1")
     assert refused.value.code is ErrorCode.CHARACTER_NOT_OWNED
