@@ -47,9 +47,11 @@ test: lint typecheck unit
 bench: $(STAMP_TEST)
 	$(BIN)/python -m bench.rules_throughput
 
-# The server over WebSockets against a bare echo server, 100/500/1,000 clients (several minutes).
+# The server over WebSockets against a bare echo server, 100/500/1,000 clients (several minutes);
+# then the same with 2 and 4 gateway processes (serve --workers N) beside the single process.
 bench-ws: $(STAMP_TEST)
 	$(BIN)/python -m bench.ws_throughput
+	$(BIN)/python -m bench.ws_cluster
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
