@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -140,6 +141,7 @@ def main() -> None:
     parser.add_argument("--no-echo", action="store_true", help="skip the echo ceiling")
     parser.add_argument("--json", help="write every run's figures to this file")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
     sizes = [int(n) for n in args.clients.split(",") if n]
     workers = [int(n) for n in args.workers.split(",") if n]
     if any(n < 2 for n in workers):

@@ -32,7 +32,7 @@ from raid.config import Config
 from server.app import SHUTDOWN_GRACE_S, tune_runtime
 from server.errors import StartupError
 from server.gateway import Gateway, GatewayConfig
-from server.host_app import announce_ready, connect_nats, watch_supervisor
+from server.host_app import LinkEvents, announce_ready, connect_nats, watch_supervisor
 from server.http import HttpHandler, load_assets, load_index_html, log_access, make_http_handler
 from server.metrics import Metrics
 from server.remote_raids import DEFAULT_TIMEOUT_S, RemoteRaids
@@ -105,8 +105,11 @@ async def run_gateway(config: Config, options: GatewayOptions) -> int:
     """Serve WebSockets until SIGTERM/SIGINT; the exit code."""
     tune_runtime()
     sock = listening_socket(options.host, options.port, options.reuse_port)
-    nc = await connect_nats(options.nats_url, f"raid-gateway {options.host}:{options.port}")
+    events = LinkEvents()
+    nc = await connect_nats(options.nats_url, f"raid-gateway {options.host}:{options.port}", events)
     remote = RemoteRaids(nc, options.prefix, timeout_s=options.request_timeout_s)
+    events.on_disconnect = remote.link_lost  # requests in flight may have lost their reply
+    await remote.start()
     metrics = Metrics()
     gateway = Gateway(remote, gateway_config(config, options.secret), metrics)
     handler = make_http_handler(

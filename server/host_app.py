@@ -24,6 +24,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,17 +62,28 @@ def holder_name() -> str:
     return f"{socket.gethostname()}/{os.getpid()}"
 
 
-async def connect_nats(url: str, name: str) -> NATS:
+class LinkEvents:
+    """Who to tell when the NATS connection drops or comes back (set once the parts exist)."""
+
+    def __init__(self) -> None:
+        self.on_disconnect: Callable[[], None] = lambda: None
+        self.on_reconnect: Callable[[], None] = lambda: None
+
+
+async def connect_nats(url: str, name: str, events: LinkEvents | None = None) -> NATS:
     """A NATS connection that reconnects for ever (a NATS restart is survived)."""
+    told = events or LinkEvents()
 
     async def error(exc: Exception) -> None:
         nats_log.warning("nats: %s", exc)
 
     async def disconnected() -> None:
         nats_log.warning("nats: disconnected")
+        told.on_disconnect()
 
     async def reconnected() -> None:
         nats_log.info("nats: reconnected")
+        told.on_reconnect()
 
     try:
         return await nats.connect(
@@ -114,8 +126,10 @@ async def _serve(config: Config, options: HostOptions) -> int:
         service = RaidService(config, db, Metrics())
         await service.start()
         freeze_startup_state()
-        nc = await connect_nats(options.nats_url, f"raid-host {holder_name()}")
+        events = LinkEvents()
+        nc = await connect_nats(options.nats_url, f"raid-host {holder_name()}", events)
         host = RaidHost(service, nc, options.prefix)
+        events.on_reconnect = host.reconnected  # gateways fail what was in flight meanwhile
         await host.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -76,6 +77,9 @@ class RaidHost:
         self._outbox: deque[tuple[str, bytes]] = deque()  # events to publish, in order
         self._outbox_ready = asyncio.Event()  # set when the outbox has something
         self._publisher: asyncio.Task[None] | None = None  # publishes the outbox in order
+        self.instance = uuid.uuid4().hex  # this process's heartbeat id: a restart changes it
+        self._heartbeat: asyncio.Task[None] | None = None  # publishes hosts.alive
+        self.epoch = 0  # NATS reconnections so far: replies of an older epoch may be lost
         self._handlers: dict[str, Handler] = {
             "hub": self._hub,
             "subscribe": self._subscribe,
@@ -116,15 +120,36 @@ class RaidHost:
                 )
             )
         await self.nc.flush()
+        self._heartbeat = asyncio.create_task(self._beat(), name="raid-host-heartbeat")
+
+    async def _beat(self) -> None:
+        """Tell the gateways this host lives, so they notice quickly when it no longer does."""
+        subject = link.heartbeat_subject(self.prefix)
+        while True:
+            try:
+                beat = link.pack({"instance": self.instance, "epoch": self.epoch})
+                await self.nc.publish(subject, beat)
+            except nats.errors.Error as exc:  # NATS down: the gateways notice the silence
+                log.debug("heartbeat not sent: %s", exc)
+            await asyncio.sleep(link.HEARTBEAT_S)
+
+    def reconnected(self) -> None:
+        """The NATS link came back: replies sent meanwhile may be lost, so the next heartbeat
+        (a new epoch) tells the gateways to fail the requests they sent before."""
+        self.epoch += 1
 
     async def stop(self) -> None:
         """Stop taking requests, let those under way answer, publish the last events."""
         for sub in self._subs:
-            with contextlib.suppress(Exception):  # the connection may already be gone
+            with contextlib.suppress(nats.errors.Error):  # the connection may already be gone
                 await sub.unsubscribe()
         self._subs.clear()
         if self._tasks:
             await asyncio.wait(set(self._tasks))
+        if self._heartbeat is not None:  # beating until the last answer went out
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
         if self._publisher is not None:
             self._outbox.append(("", b""))  # end marker
             self._outbox_ready.set()

@@ -7,6 +7,7 @@ them with the real ``RaidService``. Subjects::
     <prefix>.api.<op>            ops that name no raid (hello, create_raid, grant_roster, ...)
     <prefix>.raid.<raid>.<op>    ops on one raid; ``strikes`` carries a BATCH of strikes
     <prefix>.raid.<raid>.events  the raid's events, published once by its host
+    <prefix>.hosts.alive         each host's heartbeat (its instance id), every 0.5 s
 
 Hosts subscribe to the request subjects in the queue group ``raid-hosts``: one host answers
 each request. Payloads are MessagePack maps. A reply is ``{"ok": value}`` or ``{"error":
@@ -33,8 +34,19 @@ QUEUE_GROUP = "raid-hosts"
 DEFAULT_PREFIX = "wtr"
 """Subject prefix, so one NATS server can carry several deployments (``--subject-prefix``)."""
 
-REQUEST_TIMEOUT_S = 5.0
-"""How long a gateway waits for a host before answering ``unavailable``."""
+REQUEST_TIMEOUT_S = 35.0
+"""How long a gateway waits for a host's answer. Longer than the host's own deadline (a raid
+that does not answer within 30 s is answered ``unavailable`` by the host, which then means
+"nothing changed"), so while the host lives its answer is always the one that counts; a host
+that died is noticed by its missing heartbeats instead (``HOST_SILENT_S``)."""
+
+HEARTBEAT_S = 0.5
+"""How often a raid host publishes ``<prefix>.hosts.alive``."""
+
+HOST_SILENT_S = 3.0
+"""A host unheard of for this long is lost: the requests it was answering end ``unavailable``
+at once (in doubt: a strike among them may have been committed; its retry with the same
+``strike_id`` tells)."""
 
 LEASE_TTL_S = 10.0
 """How long a raid host's lease lasts unless renewed (persistence/leases.py)."""
@@ -43,6 +55,10 @@ RETRY_AFTER_S = 1.0
 """``retry_after`` of the ``unavailable`` answer when no host answered in time."""
 
 _TOKEN = re.compile(r"[A-Za-z0-9_\-:]+")
+
+
+def heartbeat_subject(prefix: str) -> str:
+    return f"{prefix}.hosts.alive"
 
 
 def api_subject(prefix: str, op: str) -> str:

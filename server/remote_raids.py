@@ -8,10 +8,15 @@ with the batch of committed results (or refusals), which are handed back to thei
 A request costs ~300 µs of NATS round trip from Python, so one request per strike would cap
 a gateway far below what it can decode. Other ops are one request each.
 
-Failures: no host answering (none subscribed, or none within ``timeout_s``: a host killed, a
-NATS restart) raises ``unavailable`` with ``retry_after``. The strike may or may not have
-been committed; the client retries with the same ``strike_id`` and the host's idempotence
-gives it the original report, so nothing is applied twice.
+Failures: no host subscribed raises ``unavailable`` with ``retry_after`` at once. A host that
+dies or a NATS link that drops while requests are in flight is noticed by the host's missing
+heartbeat (``<prefix>.hosts.alive``, every 0.5 s; silent for 3 s, or a new host instance,
+means lost): those requests end ``unavailable`` with ``retry_after`` at once rather than at
+their timeout. A strike among them may have been committed just before (its reply was lost);
+the client retries with the same ``strike_id`` and the host's idempotence returns the original
+report, so nothing is applied twice. While the host lives, its own answer always comes first:
+``timeout_s`` (35 s) is longer than the host's 30 s deadline, so a live host's ``unavailable``
+keeps its meaning, "nothing was changed".
 
 Events: when one of its sessions subscribes to a raid, the gateway subscribes (once per raid)
 to ``<prefix>.raid.<raid>.events`` and then asks the host for the subscribe reply and the
@@ -27,9 +32,11 @@ gap, as they do after a lost connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import nats.errors
@@ -83,6 +90,48 @@ class RemoteRaids:
         self._feeds: dict[str, _Feed] = {}  # raid -> its events subscription and followers
         self._following: dict[str, set[str]] = {}  # subscriber id -> raids it follows
         self.batches_sent = 0  # strike requests sent (tests, metrics)
+        self._host: tuple[str, int] | None = None  # (instance, epoch) of the host last heard
+        self._host_heard = time.monotonic()  # when it was last heard
+        self._waiters: dict[asyncio.Future[str], tuple[str, int] | None] = {}  # -> host at send
+        self._liveness: list[Any] = []  # heartbeat subscription and watchdog task
+
+    async def start(self) -> None:
+        """Follow the hosts' heartbeats: requests in flight to a lost host fail at once."""
+        sub = await self.nc.subscribe(link.heartbeat_subject(self.prefix), cb=self._heard)
+        self._liveness = [sub, asyncio.create_task(self._watch(), name="raid-host-watch")]
+
+    async def _heard(self, msg: Msg) -> None:
+        try:
+            beat = link.unpack(msg.data)
+            heard = (str(beat["instance"]), int(beat["epoch"]))
+        except (ValueError, KeyError, TypeError):
+            return
+        self._host_heard = time.monotonic()
+        if heard != self._host:
+            previous, self._host = self._host, heard
+            if previous is not None:
+                why = (
+                    "the raid host restarted"
+                    if previous[0] != heard[0]
+                    else "the raid host's link to NATS dropped"
+                )
+                self._lose(lambda host: host == previous, why)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(link.HEARTBEAT_S)
+            silent = time.monotonic() - self._host_heard
+            if self._waiters and silent > link.HOST_SILENT_S:
+                self._lose(lambda _: True, f"the raid host is silent for {silent:.1f} s")
+
+    def link_lost(self) -> None:
+        """Our NATS connection dropped: requests in flight may have lost their reply."""
+        self._lose(lambda _: True, "the link to the raid host dropped")
+
+    def _lose(self, sent_to: Callable[[tuple[str, int] | None], bool], why: str) -> None:
+        for waiter, host in list(self._waiters.items()):
+            if sent_to(host) and not waiter.done():
+                waiter.set_result(why)
 
     def attach(self, sink: EventSink) -> None:
         self.sink = sink
@@ -91,6 +140,13 @@ class RemoteRaids:
         """Let strike batches in flight finish, drop the event subscriptions."""
         if self._sending:
             await asyncio.wait(set(self._sending))
+        for part in self._liveness:
+            if isinstance(part, asyncio.Task):
+                part.cancel()
+            else:
+                with contextlib.suppress(nats.errors.Error):
+                    await part.unsubscribe()
+        self._liveness = []
         for feed in list(self._feeds.values()):
             await feed.close()
         self._feeds.clear()
@@ -99,20 +155,44 @@ class RemoteRaids:
 
     async def _request(self, subject: str, body: dict[str, Any]) -> Any:
         payload = link.pack(body)
+        for pause in NO_RESPONDERS_PAUSES_S:
+            try:
+                msg = await self._ask(subject, payload)
+                break
+            except nats.errors.NoRespondersError:
+                await asyncio.sleep(pause)
+        else:
+            raise link.unavailable("no raid host is serving right now; try again")
+        return link.answer_of(msg.data)
+
+    async def _ask(self, subject: str, payload: bytes) -> Msg:
+        """One request; ``unavailable`` if the host is lost or silent meanwhile."""
+        lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiters[lost] = self._host
+        asked = asyncio.ensure_future(self.nc.request(subject, payload, timeout=self.timeout_s))
         try:
-            for pause in NO_RESPONDERS_PAUSES_S:
-                try:
-                    msg = await self.nc.request(subject, payload, timeout=self.timeout_s)
-                    break
-                except nats.errors.NoRespondersError:
-                    await asyncio.sleep(pause)
-            else:
-                raise link.unavailable("no raid host is serving right now; try again")
+            await asyncio.wait((asked, lost), return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # our caller was cancelled: so is its request
+            asked.cancel()
+            raise
+        finally:
+            del self._waiters[lost]
+        if not asked.done():
+            asked.cancel()
+            with contextlib.suppress(asyncio.CancelledError, nats.errors.Error):
+                await asked
+            raise link.unavailable(
+                f"{lost.result()} while answering; if this was a strike it may have been "
+                "applied: retry it with the same strike_id"
+            )
+        try:
+            return asked.result()
+        except nats.errors.NoRespondersError:
+            raise
         except nats.errors.TimeoutError:
             raise link.unavailable("the raid host did not answer in time; try again") from None
         except nats.errors.Error as exc:
             raise link.unavailable(f"the raid host cannot be reached ({exc}); try again") from None
-        return link.answer_of(msg.data)
 
     async def _api(self, op: str, **body: Any) -> Any:
         return await self._request(link.api_subject(self.prefix, op), body)

@@ -2,7 +2,8 @@
 
 Players strike through raidclient (it reconnects and resends a strike with the same
 ``strike_id``, and retries ``unavailable``) while a gateway, the raid host or the NATS server
-is killed. Afterwards the journal holds every acknowledged strike exactly once.
+is killed, or the host is paused and fenced. Afterwards the journal holds every
+acknowledged strike exactly once.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import contextlib
 import os
 import signal
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
+from persistence.database import Database
+from persistence.leases import acquire_lease
 from raidclient import RaidClient, Resync, connect
 from raidclient.errors import Unavailable
 from tests.cluster.processes import ClusterProcess, start_cluster
@@ -142,18 +146,25 @@ async def test_a_gateway_dies_under_load(cluster: ClusterProcess) -> None:
 async def test_the_raid_host_is_killed(cluster: ClusterProcess) -> None:
     clients = await _players(cluster)
     acked: dict[tuple[str, str], int] = {}
+    [host] = cluster.pids("host")
     try:
-        await _play(clients[:1], 0, acked)
-        [host] = cluster.pids("host")
+        # Killed under load: the strikes in flight end unavailable once the host's heartbeat
+        # is missed (3 s), well before the clients' 30 s request timeout; they are retried.
+        load = asyncio.create_task(_play(clients[:-1], 0, acked))
+        async with asyncio.timeout(TIMEOUT):
+            while len(acked) < PLAYERS - 1:
+                await asyncio.sleep(0.01)
         os.kill(host, signal.SIGKILL)
-        reply = await _refused_while_down(clients[1])
+        reply = await _refused_while_down(clients[-1])
         assert reply["code"] == "unavailable"
         assert float(str(reply["retry_after"])) > 0
+        await load
         cluster.wait_for_log("raid host ready", count=2)  # restarted from snapshot + journal
         await _play(clients, STRIKES, acked)  # clients resume (strike retries unavailable)
     finally:
         await _close(clients)
     assert len(cluster.pids("host")) == 1
+    assert len(acked) == (PLAYERS - 1) * STRIKES + PLAYERS * STRIKES
     _check_exactly_once(cluster, acked)
 
 
@@ -186,3 +197,33 @@ async def test_nats_restarts(cluster: ClusterProcess) -> None:
     [restarted] = cluster.pids("nats")
     assert restarted != nats
     _check_exactly_once(cluster, acked)
+
+
+async def test_a_paused_host_cannot_write_after_a_takeover(cluster: ClusterProcess) -> None:
+    """SIGSTOP the host, take its lease over (as a host on another machine would once the
+    lease expired), SIGCONT it: it cannot journal a single strike, and it stops itself."""
+    clients = await _players(cluster)
+    acked: dict[tuple[str, str], int] = {}
+    try:
+        await _play(clients[:1], 0, acked)
+        [host] = cluster.pids("host")
+        os.kill(host, signal.SIGSTOP)
+        try:
+            db = await Database.open(cluster.db_path)
+            try:
+                lease = await acquire_lease(db, "elsewhere/1", 0.5, time.time(), take_over=True)
+            finally:
+                await db.close()
+        finally:
+            os.kill(host, signal.SIGCONT)
+        assert lease.fence.generation == 2
+        reply = await _refused_while_down(clients[1])
+        assert reply["code"] == "unavailable"
+        assert "while-down" not in {row[2] for row in _journal(cluster.db_path)}
+        cluster.wait_for_log("raid host fenced")  # its lease renewal found the takeover
+        cluster.wait_for_log("raid host ready", count=2)  # a new host, generation 3
+        await _play(clients, STRIKES, acked)
+    finally:
+        await _close(clients)
+    _check_exactly_once(cluster, acked)
+    assert "while-down" not in {row[2] for row in _journal(cluster.db_path)}

@@ -63,6 +63,7 @@ async def cluster(tmp_path: Path, nats_server: NatsServer) -> AsyncIterator[Clus
     host = RaidHost(service, host_nc)
     await host.start()
     remote = RemoteRaids(gateway_nc, timeout_s=TIMEOUT)
+    await remote.start()
     try:
         yield Cluster(harness, host, remote)
     finally:
@@ -114,6 +115,7 @@ async def test_no_host_answers_unavailable_with_retry_after(nats_server: NatsSer
     nc = await connect(nats_server.url)
     try:
         remote = RemoteRaids(nc, timeout_s=0.5)
+        await remote.start()
         with pytest.raises(Unavailable) as refused:
             await remote.strike("alice", "r1", Action.FIGHT, ["c"], "s1")
         assert refused.value.code is ErrorCode.UNAVAILABLE
