@@ -69,6 +69,45 @@ def _tree(root: int) -> list[int]:
     return found
 
 
+def _role(pid: int, root: int, cmdline: list[bytes]) -> str:
+    if pid == root:
+        return "supervisor"
+    if any(part.endswith(b"nats-server") for part in cmdline):
+        return "nats"
+    for role in (b"gateway", b"host"):
+        if role in cmdline:
+            return role.decode()
+    return "other"
+
+
+ROLES = ("gateway", "host", "nats", "supervisor")
+
+
+def measured(server: Server, *args: Any) -> dict[str, Any]:
+    """``loadtest`` and, for a cluster, each role's share of the tree's CPU over the run."""
+    if not isinstance(server, ClusterServer):
+        return loadtest(server, *args)
+    before = server.cpu_by_role()
+    run = loadtest(server, *args)
+    after = server.cpu_by_role()
+    spent = {role: after.get(role, 0.0) - before.get(role, 0.0) for role in ROLES}
+    total = sum(spent.values()) or 1.0
+    run["server"]["roles"] = {role: spent[role] / total for role in ROLES}
+    return run
+
+
+def print_roles(rows: list[Row]) -> None:
+    """Server CPU per strike split by process role (the role's share of the whole run)."""
+    print()
+    print(f"{'CPU us per strike by role':<28} " + " ".join(f"{r:>10}" for r in ROLES))
+    for row in rows:
+        if not any("roles" in run.get("server", {}) for run in row.runs):
+            continue
+        total = row.median("server", "cpu_us_per_strike")
+        cells = " ".join(f"{total * row.median('server', 'roles', r):>10.0f}" for r in ROLES)
+        print(f"{row.name:<28} {cells}")
+
+
 @dataclass
 class ClusterServer(Server):
     """``serve --workers N``: CPU and RSS are the sums over its process tree."""
@@ -83,6 +122,21 @@ class ClusterServer(Server):
                 continue
             total += int(fields[11]) + int(fields[12])
         return total / os.sysconf("SC_CLK_TCK")
+
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU seconds so far of each kind of process: gateway, host, nats, supervisor."""
+        roles: dict[str, float] = {}
+        for pid in _tree(self.process.pid):
+            try:
+                with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            role = _role(pid, self.process.pid, cmdline)
+            ticks = int(fields[11]) + int(fields[12])
+            roles[role] = roles.get(role, 0.0) + ticks / os.sysconf("SC_CLK_TCK")
+        return roles
 
     def rss_bytes(self) -> int:
         total = 0
@@ -165,7 +219,7 @@ def main() -> None:
                 for n in sizes:
                     for name, server in servers.items():
                         extra = echo if name == "1 process" else ()
-                        run = loadtest(
+                        run = measured(
                             server,
                             directory / "run.json",
                             n,
@@ -188,6 +242,7 @@ def main() -> None:
                 server.stop()
     print()
     print_table(table)
+    print_roles(table)
     if args.json:
         Path(args.json).write_text(
             json.dumps({row.name: row.runs for row in table}, indent=1), encoding="utf-8"
