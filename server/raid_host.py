@@ -53,6 +53,10 @@ SUBSCRIBE_TIMEOUT_S = 5.0
 DEFAULT_MAX_IN_FLIGHT = 10_000
 """Requests (a strike batch counts as one) running at once before new ones are shed."""
 
+MAX_UNPUBLISHED = 10_000
+"""Event batches waiting for NATS (it is down, or slower than the raids): past this the
+oldest are dropped; gateways then see a gap in ``seq`` and their clients resubscribe."""
+
 Handler = Callable[[str | None, dict[str, Any]], Awaitable[Any]]
 
 
@@ -79,6 +83,7 @@ class RaidHost:
         self._publisher: asyncio.Task[None] | None = None  # publishes the outbox in order
         self.instance = uuid.uuid4().hex  # this process's heartbeat id: a restart changes it
         self._heartbeat: asyncio.Task[None] | None = None  # publishes hosts.alive
+        self.dropped_batches = 0  # event batches dropped because NATS could not keep up
         self.epoch = 0  # NATS reconnections so far: replies of an older epoch may be lost
         self._handlers: dict[str, Handler] = {
             "hub": self._hub,
@@ -168,6 +173,13 @@ class RaidHost:
         if not events:
             return
         raid_id = str(events[0]["raid_id"])  # the broadcaster sends one raid per delivery
+        if len(self._outbox) >= MAX_UNPUBLISHED:
+            self._outbox.popleft()
+            self.dropped_batches += 1
+            if self.dropped_batches == 1 or self.dropped_batches % 1000 == 0:
+                log.warning(
+                    "events not published in time: %d batches dropped", self.dropped_batches
+                )
         self._outbox.append((link.events_subject(self.prefix, raid_id), link.pack(events)))
         self._outbox_ready.set()
 

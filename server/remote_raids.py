@@ -133,6 +133,11 @@ class RemoteRaids:
             if sent_to(host) and not waiter.done():
                 waiter.set_result(why)
 
+    @property
+    def feeds(self) -> int:
+        """Raids whose events this gateway follows (bounded by the raids its sessions follow)."""
+        return len(self._feeds)
+
     def attach(self, sink: EventSink) -> None:
         self.sink = sink
 
@@ -321,8 +326,14 @@ class RemoteRaids:
         feed.waiting += 1
         try:
             answer = await self._on_raid(raid_id, "subscribe", since_seq=since_seq)
-        finally:
+        except RaidError:  # an unknown raid must not leave a subscription behind
             feed.waiting -= 1
+            await self._maybe_close(raid_id)
+            raise
+        except BaseException:
+            feed.waiting -= 1
+            raise
+        feed.waiting -= 1
         reply: dict[str, Any] = {"rid": rid, **answer["reply"]}
         replay: list[dict[str, Any]] = list(answer["replay"])
         seq = int(reply["seq"])

@@ -109,6 +109,10 @@ async def test_refusals_travel_as_the_same_error(cluster: Cluster) -> None:
     with pytest.raises(RaidError) as bad_id:
         await remote.hub("alice", "a.b")
     assert bad_id.value.code is ErrorCode.UNKNOWN_RAID
+    for n in range(3):  # hostile subscribes to made-up raids leave nothing behind
+        with pytest.raises(RaidError):
+            await remote.subscribe("s1", f"nope-{n}", None, n)
+    assert remote.feeds == 0
 
 
 async def test_no_host_answers_unavailable_with_retry_after(nats_server: NatsServer) -> None:
