@@ -226,6 +226,11 @@ async def run_cluster(
     """Run the processes until SIGTERM/SIGINT; the exit code (1 if the supervisor gave up)."""
     del config  # the children read the same config file
     started = time.perf_counter()
+    # First without SO_REUSEPORT: that bind fails if anyone (another --workers server of the
+    # same user included) listens there, so two servers never share a port by accident.
+    probe = listening_socket(host, port, reuse_port=False)
+    port = probe.getsockname()[1]
+    probe.close()
     reserved = listening_socket(host, port, reuse_port=True)  # keeps the port for restarts
     cluster = Cluster(config_args, host, port, workers, prefix)
     stop = asyncio.Event()

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -84,6 +85,7 @@ class RaidHost:
         self.instance = uuid.uuid4().hex  # this process's heartbeat id: a restart changes it
         self._heartbeat: asyncio.Task[None] | None = None  # publishes hosts.alive
         self.dropped_batches = 0  # event batches dropped because NATS could not keep up
+        self.started = time.monotonic()  # heartbeats carry the uptime: see RemoteRaids._heard
         self.epoch = 0  # NATS reconnections so far: replies of an older epoch may be lost
         self._handlers: dict[str, Handler] = {
             "hub": self._hub,
@@ -132,7 +134,8 @@ class RaidHost:
         subject = link.heartbeat_subject(self.prefix)
         while True:
             try:
-                beat = link.pack({"instance": self.instance, "epoch": self.epoch})
+                uptime = time.monotonic() - self.started
+                beat = link.pack({"instance": self.instance, "epoch": self.epoch, "uptime": uptime})
                 await self.nc.publish(subject, beat)
             except nats.errors.Error as exc:  # NATS down: the gateways notice the silence
                 log.debug("heartbeat not sent: %s", exc)

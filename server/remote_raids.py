@@ -37,7 +37,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import nats.errors
 from nats.aio.client import Client as NATS
@@ -58,6 +58,10 @@ NO_RESPONDERS_PAUSES_S = (0.02, 0.05, 0.1)
 """Pauses before asking again when NATS says no host subscribes: a host's subscription can
 reach the server a moment after another client saw it answer (observed with nats-server
 2.15 right after start-up), so "no responders" is believed only after a few tries (~170 ms)."""
+
+LATE_START_MARGIN_S = 0.2
+"""A request sent before any heartbeat was heard is lost if the first host heard started
+this much after it (heartbeat delivery takes milliseconds; the margin keeps it safe)."""
 
 DEFAULT_MAX_BATCH = 256
 """Strikes per request: bounds a request's size (NATS' max_payload is 1 MB by default)."""
@@ -92,7 +96,7 @@ class RemoteRaids:
         self.batches_sent = 0  # strike requests sent (tests, metrics)
         self._host: tuple[str, int] | None = None  # (instance, epoch) of the host last heard
         self._host_heard = time.monotonic()  # when it was last heard
-        self._waiters: dict[asyncio.Future[str], tuple[str, int] | None] = {}  # -> host at send
+        self._waiters: dict[asyncio.Future[str], _Sent] = {}  # requests -> host and time at send
         self._liveness: list[Any] = []  # heartbeat subscription and watchdog task
 
     async def start(self) -> None:
@@ -104,18 +108,20 @@ class RemoteRaids:
         try:
             beat = link.unpack(msg.data)
             heard = (str(beat["instance"]), int(beat["epoch"]))
+            started = time.monotonic() - float(beat["uptime"])  # on our clock, give or take
         except (ValueError, KeyError, TypeError):
             return
         self._host_heard = time.monotonic()
-        if heard != self._host:
-            previous, self._host = self._host, heard
-            if previous is not None:
-                why = (
-                    "the raid host restarted"
-                    if previous[0] != heard[0]
-                    else "the raid host's link to NATS dropped"
-                )
-                self._lose(lambda host: host == previous, why)
+        if heard == self._host:
+            return
+        self._host = heard
+
+        def lost(sent: _Sent) -> bool:
+            if sent.host is None:  # sent before we heard any host: lost if this one is younger
+                return sent.at < started - LATE_START_MARGIN_S
+            return sent.host != heard  # another instance, or an older link epoch
+
+        self._lose(lost, "the raid host restarted or its link to NATS dropped")
 
     async def _watch(self) -> None:
         while True:
@@ -128,9 +134,9 @@ class RemoteRaids:
         """Our NATS connection dropped: requests in flight may have lost their reply."""
         self._lose(lambda _: True, "the link to the raid host dropped")
 
-    def _lose(self, sent_to: Callable[[tuple[str, int] | None], bool], why: str) -> None:
-        for waiter, host in list(self._waiters.items()):
-            if sent_to(host) and not waiter.done():
+    def _lose(self, sent_to: Callable[[_Sent], bool], why: str) -> None:
+        for waiter, sent in list(self._waiters.items()):
+            if sent_to(sent) and not waiter.done():
                 waiter.set_result(why)
 
     @property
@@ -173,7 +179,7 @@ class RemoteRaids:
     async def _ask(self, subject: str, payload: bytes) -> Msg:
         """One request; ``unavailable`` if the host is lost or silent meanwhile."""
         lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._waiters[lost] = self._host
+        self._waiters[lost] = _Sent(self._host, time.monotonic())
         asked = asyncio.ensure_future(self.nc.request(subject, payload, timeout=self.timeout_s))
         try:
             await asyncio.wait((asked, lost), return_when=asyncio.FIRST_COMPLETED)
@@ -393,6 +399,11 @@ class RemoteRaids:
             if feed.last_seq >= after:
                 del feed.pending[subscriber_id]
                 feed.followers[subscriber_id] = None
+
+
+class _Sent(NamedTuple):
+    host: tuple[str, int] | None  # (instance, link epoch) of the host heard last, if any
+    at: float  # monotonic time the request was sent
 
 
 class _StrikeBatch:

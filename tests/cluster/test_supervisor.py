@@ -27,6 +27,9 @@ async def test_sigterm_stops_gateways_then_the_host_then_nats(tmp_path: Path) ->
         alice = await connect(cluster.ws_url, token("alice"))
         await alice.strike("r1", "analyze", ["alice-c0"], "s1")
         await alice.close()
+        second = _serve(tmp_path, "--workers", "2", "--port", str(cluster.port))
+        assert second.returncode == 1
+        assert "already in use" in second.stderr  # never two servers sharing a port
     finally:
         code = cluster.stop()
     assert code == 0
@@ -48,16 +51,20 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-def test_demo_needs_one_process(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "run_server.py"), "serve", "--workers", "2", "--demo"],
+def _serve(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run_server.py"), "serve", "--host", "127.0.0.1", *args],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=directory,
         env={**os.environ, "RAID_SECRET": SECRET},
         timeout=TIMEOUT * 3,
         check=False,
     )
+
+
+def test_demo_needs_one_process(tmp_path: Path) -> None:
+    done = _serve(tmp_path, "--workers", "2", "--demo")
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         "raid-server: --demo runs in one process: drop --workers (or use --workers 1)"
