@@ -47,9 +47,11 @@ test: lint typecheck unit
 bench: $(STAMP_TEST)
 	$(BIN)/python -m bench.rules_throughput
 
-# The server over WebSockets against a bare echo server, 100/500/1,000 clients (several minutes).
+# The server over WebSockets against a bare echo server, 100/500/1,000 clients (several minutes);
+# then the same with 2 and 4 gateway processes (serve --workers N) beside the single process.
 bench-ws: $(STAMP_TEST)
 	$(BIN)/python -m bench.ws_throughput
+	$(BIN)/python -m bench.ws_cluster
 
 # Chaos (20 SIGKILLs, 200 players), storage faults and abuse at full size; rewrites the table
 # in docs/reliability.md (about 5-10 minutes).

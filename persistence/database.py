@@ -18,8 +18,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from persistence import rows, timeline
 from persistence.connections import ConnectionPool
@@ -45,6 +46,11 @@ from persistence.records import (
     SnapshotInfo,
     StrikeRecord,
 )
+
+if TYPE_CHECKING:
+    from persistence.leases import Fence
+
+T = TypeVar("T")
 
 MAX_PENDING_LIMIT = 1000
 STRIKE_KEY_PREFIX = "strike:"
@@ -78,6 +84,9 @@ class Database:
             busy_timeout_ms=busy_timeout_ms,
         )
         self._schema_upgrade: SchemaUpgrade | None = None  # what connect() migrated, for logs
+        self.fence: Fence | None = None
+        """A raid host's ``persistence.leases.Fence``: journal and snapshot transactions
+        check it first and raise ``Fenced`` once another host took the lease over."""
 
     @classmethod
     async def open(
@@ -189,6 +198,10 @@ class Database:
         snapshot_id = await self._pool.run_transaction(_insert_raid_and_snapshot, raid, snapshot)
         return SnapshotInfo(snapshot_id, raid.raid_id, 0, raid.created_at, current_hp, 0)
 
+    async def run_transaction(self, work: Callable[..., T], *args: Any) -> T:
+        """``work(sqlite3_connection, *args)`` in one write transaction (persistence.leases)."""
+        return await self._pool.run_transaction(work, *args)
+
     async def get_boss_raid_by_id(self, raid_id: str) -> RaidRow | None:
         async with self._pool.reading() as conn:
             found = list(
@@ -251,7 +264,9 @@ class Database:
         if not records and not claims:
             self._pool.require_open()
             return
-        await self._pool.run_transaction(_insert_journal_batch, records, claims)
+        await self._pool.run_transaction(
+            _fenced, self.fence, _insert_journal_batch, records, claims
+        )
 
     async def get_raid_strike_logs_by_raid(
         self, raid_id: str, *, after_seq: int = 0, limit: int | None = None
@@ -448,6 +463,8 @@ class Database:
         """
         try:
             snapshot_id = await self._pool.run_transaction(
+                _fenced,
+                self.fence,
                 _insert_snapshot,
                 (raid_id, seq, taken_at, current_hp, strike_count, raid_state_json),
                 players,
@@ -619,6 +636,15 @@ def _insert_rows(
             f"INSERT INTO {table} ({columns}) VALUES {values}",
             [value for row in chunk for value in row],
         )
+
+
+def _fenced(conn: sqlite3.Connection, fence: Fence | None, work: Callable[..., T], *args: Any) -> T:
+    """``work`` in the caller's write transaction, once the raid host's fence is checked."""
+    if fence is not None:
+        from persistence.leases import check_fence  # leases imports this module
+
+        check_fence(conn, fence)
+    return work(conn, *args)
 
 
 def _insert_journal_batch(

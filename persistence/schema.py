@@ -6,7 +6,7 @@ transaction (an error leaves the file exactly as it was). A file whose version i
 ``LATEST_VERSION`` is refused with ``SchemaTooNew``. The version lives in ``schema_version``
 (one row).
 
-Current schema (version 3)::
+Current schema (version 4)::
 
     characters(character_id TEXT PK, user_id, name, rarity 1..5, stats JSON, tags JSON)
         index characters_by_user(user_id)
@@ -42,6 +42,9 @@ Current schema (version 3)::
         index raid_restores_by_raid(raid_id, restore_id)
             -- operator restores; the marks tell which timeline each row belongs to
             -- (persistence.timeline). snapshot_id NULL: a raid rolled back before version 3
+    host_leases(lease TEXT PK, holder, generation >= 1, expires_at)
+            -- raid host ownership; journal and snapshot writes check the generation
+            -- (persistence.leases)
 
 Snapshots are incremental: a snapshot stores only the players changed since the previous
 one. The state of player U at snapshot K is U's row with the greatest snapshot_id <= K among
@@ -55,6 +58,7 @@ of ``strike:<strike_id>`` grants from the journal, and leaves every old reward p
 (acked_at NULL): version 1 had no delivery feed, so none of them is known to be delivered.
 Migration 3 adds ``raid_restores``; a raid that version 2 had already rolled back gets a marker
 row (snapshot_id NULL): its rolled-back rows cannot be told apart, so it is never rolled forward.
+Migration 4 adds ``host_leases`` (empty: a database served by one process needs no lease).
 """
 
 from __future__ import annotations
@@ -272,7 +276,20 @@ WHERE raid_id IN (SELECT raid_id FROM raid_strike_logs WHERE rolled_back = 1)
 """,
 )
 
-MIGRATIONS: tuple[Migration, ...] = (MIGRATION_1, MIGRATION_2, MIGRATION_3)
+MIGRATION_4 = Migration(
+    version=4,
+    description="raid host leases (a generation per lease fences stale hosts' writes)",
+    script="""
+CREATE TABLE host_leases (
+    lease TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    generation INTEGER NOT NULL CHECK (generation >= 1),
+    expires_at REAL NOT NULL
+);
+""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 _CREATE_VERSION_TABLE = "CREATE TABLE schema_version (version INTEGER NOT NULL)"

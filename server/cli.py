@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from raid.errors import FieldError
+from server.cluster_args import add_gateway_arguments, add_host_arguments, add_workers_argument
 from server.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
 from server.requests import as_id, as_time
 from server.simulate_cli import EXAMPLE as SIMULATE_EXAMPLE
@@ -167,6 +168,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=_port, help="port 0-65535 (config [server] port; 0 = any free)"
     )
     serve.add_argument("--demo", action="store_true", help="demo raid, players and tokens")
+    add_workers_argument(serve, _positive_int)
+    add_host_arguments(
+        command(
+            "host",
+            "run a raid host: the raids and their journal, served to gateways over NATS",
+            "raid-server host --nats nats://10.0.0.5:4222 --db raid.db",
+        ),
+        _positive_float,
+    )
+    add_gateway_arguments(
+        command(
+            "gateway",
+            "run a gateway: WebSockets in, the raids of the hosts over NATS",
+            "raid-server gateway --nats nats://10.0.0.5:4222 --port 8765",
+        ),
+        _port,
+        _positive_float,
+    )
 
     token = command("token", "print a signed token", "RAID_SECRET=… raid-server token --user alice")
     token.add_argument("--user", required=True, type=_identifier, help="user id, 1-64 chars")

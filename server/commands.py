@@ -34,6 +34,7 @@ from raid.lifecycle import status_at
 from server.admin_client import AdminClient, AdminClientError
 from server.app import ServeOptions, event_loop_factory, run
 from server.audit import claim_dict, render_player, render_strike, strike_dict
+from server.cluster_cli import gateway_command, host_command, serve_cluster
 from server.errors import StartupError
 from server.requests import MAX_LIST_ITEMS
 from server.roster_file import RosterFileError, read_roster, rows_of
@@ -112,6 +113,10 @@ def _checked_secret(config: Config, demo: bool, host: str | None = None) -> str:
 
 def _serve(args: argparse.Namespace, config: Config) -> int:
     host = args.host or config.server.host
+    if args.workers > 1:
+        port = config.server.port if args.port is None else args.port
+        _checked_secret(config, args.demo, host)
+        return serve_cluster(args, config, host, port)
     options = ServeOptions(
         db_path=args.db,
         host=host,
@@ -126,6 +131,14 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         runner.run(run(config, options, listening))
     return 0
+
+
+def _host(args: argparse.Namespace, config: Config) -> int:
+    return host_command(args, config)
+
+
+def _gateway(args: argparse.Namespace, config: Config) -> int:
+    return gateway_command(args, config, _checked_secret(config, False))
 
 
 def _token(args: argparse.Namespace, config: Config) -> int:
@@ -416,4 +429,6 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "audit": _audit,
     "simulate": run_simulate,
     "check": _check,
+    "host": _host,
+    "gateway": _gateway,
 }
