@@ -206,6 +206,7 @@ class LeanConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or self.closed.done():
             return
+        self.on_lost = _ignore_loss  # a close of our own is not a loss
         if not self._close_sent and not transport.is_closing():
             self._close_sent = True
             self.open = False
