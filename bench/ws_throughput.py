@@ -43,6 +43,7 @@ from server.tokens import issue_token
 
 ROOT = Path(__file__).resolve().parents[1]
 FANOUT_IDLE_EXTRA_S = 120.0  # the idle subscribers' run outlasts the striker's by this much
+FANOUT_CONNECT_S = 600.0  # the subscribers must all be connected within this
 SECRET = "bench-secret-0123456789"
 CONFIG = (
     """
@@ -276,7 +277,6 @@ def fanout_round(
     """``subscribers`` clients subscribed to the raid and idle, one client striking it every
     10 ms; the striker's latency is what counts."""
     row = Row(f"fan-out {subscribers} + 1 striker")
-    before = open_connections(server)
     idle = subprocess.Popen(
         [
             *(sys.executable, "-m", "raidclient.loadtest", "--url", server.url),
@@ -290,11 +290,17 @@ def fanout_round(
         text=True,
     )
     try:
-        # The striker starts once every subscriber is connected (however long that takes).
-        while open_connections(server) < before + subscribers:
+        # The striker starts once every subscriber is connected (however long that takes
+        # on a busy box, within FANOUT_CONNECT_S).
+        deadline = time.monotonic() + FANOUT_CONNECT_S
+        while open_connections(server) < subscribers:
+            reason = ""
             if idle.poll() is not None:
                 reason = (idle.stderr.read() if idle.stderr else "").strip() or "no output"
-                print(f"  fan-out subscribers failed ({idle.returncode}): {reason}", flush=True)
+            elif time.monotonic() > deadline:
+                reason = f"{subscribers} subscribers not connected after {FANOUT_CONNECT_S:g} s"
+            if reason:
+                print(f"  fan-out subscribers FAILED: {reason}", flush=True)
                 row.runs.append({"failed": reason, "server": {"rss_mb": 0.0}})
                 return row
             time.sleep(0.5)

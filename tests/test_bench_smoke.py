@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
         ("bench.ws_throughput", ["--clients", "4", "--rounds", "1", "--duration", "1",
                                  "--open-rate", "20", "--fanout", "4", "--no-echo"],
          "closed loop, 4 clients"),
+        ("bench.loadtest_cost", ["--clients", "4", "--rounds", "1", "--duration", "1"],
+         "this checkout"),
         ("bench.simulate_throughput", ["--players", "100", "--long-players", "20", "--hours", "6",
                                        "--repeat", "1"], "baseline exact"),
         ("bench.restore_timeline", ["--strikes", "300", "--repeat", "1"],

@@ -32,6 +32,7 @@ from raidclient.loadtest.stats import Merged, latency_ms
 from raidclient.loadtest.worker import worker_main
 
 START_DELAY_S = 0.3  # between "everyone connected" and the first strike
+AFTER_LOAD_PATIENCE_S = 300.0  # the audit's reads retry this long for a backlogged server
 WORKER_SILENCE_S = 60.0  # a worker silent this long (no heartbeat) is hung
 WORKER_STARTUP_S = 120.0  # ... or this long before its first message (spawn and imports)
 
@@ -285,7 +286,7 @@ async def run(options: Options, console: Console) -> tuple[dict[str, Any], Drive
 
     async def between() -> tuple[int, int]:
         reads["after"] = await read_baseline(
-            options.url, admin_token, prepared.raid_id, options.fmt
+            options.url, admin_token, prepared.raid_id, options.fmt, AFTER_LOAD_PATIENCE_S
         )
         return before.strike_count, reads["after"].strike_count
 
@@ -310,7 +311,9 @@ async def run(options: Options, console: Console) -> tuple[dict[str, Any], Drive
         "timeline": driven.merged.timeline(),
     }
     if options.audit:
-        after_checks = await read_baseline(options.url, admin_token, prepared.raid_id, options.fmt)
+        after_checks = await read_baseline(
+            options.url, admin_token, prepared.raid_id, options.fmt, AFTER_LOAD_PATIENCE_S
+        )
         result["audit"] = audit(
             AuditInput(
                 before=before,

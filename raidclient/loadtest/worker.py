@@ -15,10 +15,10 @@ transport, one reply decoded in the connection's ``data_received`` callback
   (coordinated omission).
 
 Set-up (``hello``, ``raid.subscribe``) and the post-load checks use the same connections
-through a plain request/future path; strikes left unanswered at the drain deadline are
-resolved through the typed client (``raidclient``). The worker also sends the parent a
-heartbeat every ``HEARTBEAT_S`` from its loop, whatever phase it is in: the parent's
-watchdog judges a worker hung by silence, not by how long a phase takes on a busy box.
+through a plain request/future path; strikes left unanswered by the drain are resolved
+through the typed client (``raidclient``). The worker also sends the parent a heartbeat
+every ``HEARTBEAT_S`` from its loop, whatever phase it is in: the parent's watchdog judges
+a worker hung by silence, not by how long a phase takes on a busy box.
 
 Every time in this module is ``time.monotonic()``, which is one system-wide clock on
 Linux, so the parent's start and end times mean the same in every worker; the worker runs
@@ -71,6 +71,7 @@ SETUP_TIMEOUT_S = 30.0  # one handshake, hello or subscribe during set-up
 HEARTBEAT_S = 1.0  # the worker tells the parent it is alive this often
 RESOLVE_CONCURRENCY = 50  # players whose unanswered strikes are resent at once
 RESOLVE_MIN_S = 30.0  # resending unanswered strikes may take max(this, 3 x drain timeout)
+DRAIN_CAP = 10  # the drain lasts at most this many drain timeouts, progress or not
 ROSTER_EXHAUSTED = "roster_exhausted"  # client-side: no rested character left
 CONNECTION_CLOSED = "connection_closed"  # client-side: the server dropped the connection
 MALFORMED_REPLY = "malformed_reply"  # client-side: a frame that is not a protocol message
@@ -212,7 +213,8 @@ class LoadClient:
                     return
                 worker = self.worker
                 worker.in_flight -= 1
-                worker.on_strike_reply(self, msg, _monotonic(), entry[0], rid, entry[1])
+                worker.answered_at = now = _monotonic()
+                worker.on_strike_reply(self, msg, now, entry[0], rid, entry[1])
                 if worker.closed_loop:
                     self.next_strike()
                 return
@@ -293,6 +295,7 @@ class Worker:
         self.sent = 0
         self.ok = 0
         self.in_flight = 0  # strikes sent on live connections and not yet answered
+        self.answered_at = 0.0  # when the last strike reply (of any kind) came
         self.errors: collections.Counter[str] = collections.Counter()
         self.window = new_histogram()
         self.summary = LoadSummary(worker_id=spec.worker_id)
@@ -486,7 +489,7 @@ class Worker:
         gc.disable()
         cpu_before = _cpu_seconds()
         reporter = asyncio.create_task(self._report_windows(t0))
-        deadline = t_end + self.spec.drain_timeout_s
+        deadline = t_end + DRAIN_CAP * self.spec.drain_timeout_s
         if self.closed_loop:
             for client in self.clients:
                 client.timer = loop.call_at(t0, client.next_strike)
@@ -508,7 +511,7 @@ class Worker:
                 await asyncio.wait_for(
                     asyncio.shield(self._sending_done), max(0.0, deadline - _monotonic())
                 )
-        await self._drain(deadline)
+        await self._drain(self.spec.drain_timeout_s, deadline)
         self._stop_sending()
         self.loading = False
         self.summary.cpu_s = _cpu_seconds() - cpu_before
@@ -530,9 +533,14 @@ class Worker:
                 client.timer.cancel()
                 client.timer = None
 
-    async def _drain(self, deadline: float) -> None:
-        """Until every strike sent on a live connection is answered, or the deadline."""
-        while self.in_flight > 0 and _monotonic() < deadline:
+    async def _drain(self, idle_s: float, deadline: float) -> None:
+        """Until every strike sent on a live connection is answered, or no answer came for
+        ``idle_s`` seconds (a server still working through a backlog is waited for), or
+        the deadline."""
+        while self.in_flight > 0:
+            now = _monotonic()
+            if now >= deadline or now - max(self.answered_at, self.t_end) >= idle_s:
+                return
             await asyncio.sleep(0.01)
 
     async def _report_windows(self, t0: float) -> None:
