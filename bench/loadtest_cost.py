@@ -17,6 +17,8 @@ during the load phase, plus, from this version on, the parent process's).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import json
 import os
 import platform
@@ -24,10 +26,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+import msgpack
+from websockets.frames import Frame, Opcode
+from websockets.utils import accept_key
+
 from bench.ws_throughput import ROOT, SECRET, create_raid, free_port, start_server
+from raidclient.loadtest.connection import LeanConnection
+from raidclient.loadtest.plan import Player, WorkerSpec
+from raidclient.loadtest.worker import LoadClient, Worker
 
 METRICS = (
     ("server strikes/s", ("strikes_per_s",)),
@@ -35,6 +45,84 @@ METRICS = (
     ("echo requests/s", ("echo", "strikes_per_s")),
     ("tool µs/request (echo)", ("echo", "tool_cpu_us_per_strike")),
 )
+
+
+class ByteSink:
+    """A transport that keeps the last write (the handshake request) and drops the rest."""
+
+    def __init__(self) -> None:
+        self.last = b""
+
+    def write(self, data: bytes) -> None:
+        self.last = data
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def reply_frames(echo: bool, strikes: int, prefix: str) -> list[bytes]:
+    """What the echo server, or this server, answers to ``strikes`` strikes (a report as
+    this server writes it, with a strike reward)."""
+    now = time.time()
+    frames = []
+    for n in range(strikes):
+        reply: dict[str, Any] = {
+            "op": "strike.ok", "rid": n, "action": "fight", "team": ["c-1"],
+            "strike_id": f"{prefix}{n}",
+        }  # fmt: skip
+        if echo:
+            reply["raid_id"] = "titan-1"
+        else:
+            reply |= {
+                "base": 10.0, "multiplier": 1.0, "score": 70, "damage": 7,
+                "analysis_points": 0, "boss_hp": 999_999_999_984_772, "analysis_total": 0,
+                "strike_count": 10_000 + n, "breakthroughs": [], "retaliations": [],
+                "victory": False, "cooldown_until": now, "exhausted": ["c-1"],
+                "exhausted_until": now,
+                "rewards": [{"kind": "strike", "key": f"strike:{prefix}{n}",
+                             "bundle": {"gems": 1}}],
+            }  # fmt: skip
+        frames.append(Frame(Opcode.BINARY, msgpack.packb(reply)).serialize(mask=False))
+    return frames
+
+
+async def hot_path_us(echo: bool, strikes: int) -> float:
+    """CPU µs per strike of the closed-loop hot path alone, in this process: each reply
+    frame goes through ``data_received`` (framing, decoding, bookkeeping, HDR record) and
+    the next strike is assembled, framed and masked; the socket is a byte sink, so no
+    system call is counted."""
+    player = Player(0, "u0", "token", tuple(f"c-{k}" for k in range(64)))
+    spec = WorkerSpec(
+        worker_id=0, url="ws://127.0.0.1:1/ws", fmt="msgpack", raid_id="titan-1",
+        run_id="r1", players=(player,), mode="closed", rate_per_client=None,
+        actions=("fight",), subscribe=False, echo=echo, sample_size=20, drain_timeout_s=10,
+        clients_total=1,
+    )  # fmt: skip
+    worker = Worker(spec, None, None)  # type: ignore[arg-type]  # no parent: nothing is shipped
+    worker.t_end = time.monotonic() + 3600
+    conn = LeanConnection(spec.url, worker.masks)
+    sink = ByteSink()
+    conn.connection_made(sink)  # type: ignore[arg-type]
+    key = next(
+        line.split(b": ", 1)[1].decode()
+        for line in sink.last.split(b"\r\n")
+        if line.lower().startswith(b"sec-websocket-key")
+    )
+    conn.data_received(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        + f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n".encode()
+    )
+    client = LoadClient(worker, player, conn)
+    frames = reply_frames(echo, strikes, client.prefix)
+    client.next_strike()  # strike 0 in flight; each reply sends the next
+    gc.disable()  # as in the load phase
+    started = time.process_time()
+    for frame in frames:
+        conn.data_received(frame)
+    elapsed = time.process_time() - started
+    gc.enable()
+    assert worker.ok == strikes, worker.errors
+    return elapsed / strikes * 1e6
 
 
 def run_tool(root: Path, url: str, raid_id: str, out: Path, args: argparse.Namespace) -> Any:
@@ -48,7 +136,8 @@ def run_tool(root: Path, url: str, raid_id: str, out: Path, args: argparse.Names
     if args.workers:
         command += ["--workers", str(args.workers)]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    # cwd too: ``python -m`` puts the working directory first on sys.path.
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, check=False)
     if not out.exists():
         reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no output"
         print(f"  {root}: raid-loadtest FAILED ({done.returncode}): {reason}", flush=True)
@@ -73,7 +162,15 @@ def main() -> None:
     parser.add_argument("--old-root", type=Path, help="an older checkout to compare against")
     parser.add_argument("--subscribe", action="store_true", help="clients also subscribe")
     parser.add_argument("--workers", type=int, help="raid-loadtest --workers (default: its own)")
+    parser.add_argument("--hot-strikes", type=int, default=50_000, help="strikes of the hot path")
     args = parser.parse_args()
+    for echo, label in ((True, "echo replies"), (False, "this server's reports")):
+        runs = [asyncio.run(hot_path_us(echo, args.hot_strikes)) for _ in range(3)]
+        print(
+            f"hot path alone (this checkout, no system calls), {label}: "
+            f"{statistics.median(runs):.1f} µs CPU per strike (median of 3)",
+            flush=True,
+        )
     tools = {"this checkout": ROOT}
     if args.old_root is not None:
         tools[f"old ({args.old_root})"] = args.old_root.resolve()
