@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from raidclient.loadtest.frames import (
@@ -111,13 +112,14 @@ def test_client_frames_are_read_by_a_websockets_server(size: int) -> None:
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
     [request] = server.events_received()
+    assert isinstance(request, Request)
     server.send_response(server.accept(request))
     masks = MaskSource()
     payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
     server.receive_data(
         client_frame(OP_BINARY, payload, masks.take()) + client_frame(OP_TEXT, b"hi", masks.take())
     )
-    frames = server.events_received()
+    frames = [f for f in server.events_received() if isinstance(f, Frame)]
     assert [(f.opcode, f.data) for f in frames] == [
         (Opcode.BINARY, payload),
         (Opcode.TEXT, b"hi"),
