@@ -260,15 +260,35 @@ def print_table(rows: list[Row]) -> None:
                 print(f"  {row.name}: {line}")
 
 
-def open_connections(server: Server) -> int:
-    """The server's ``connections`` gauge, from its ``/metrics``."""
+def server_gauges(server: Server) -> dict[str, float]:
+    """``connections`` and acknowledged strikes from the server's ``/metrics``; empty while
+    the server is too busy to answer within 10 s."""
     url = server.url.replace("ws://", "http://", 1).removesuffix("/ws") + "/metrics"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+    except (OSError, TimeoutError):
+        return {}
+    gauges = {}
     for line in text.splitlines():
         if line.startswith("connections "):
-            return int(float(line.split()[1]))
-    raise SystemExit("the server's /metrics has no connections gauge")
+            gauges["connections"] = float(line.split()[1])
+        elif line.startswith('strikes_total{code="ok"}'):
+            gauges["strikes"] = float(line.split()[1])
+    return gauges
+
+
+def wait_until_quiet(server: Server, limit_s: float = FANOUT_CONNECT_S) -> None:
+    """Until the server answers /metrics and has acknowledged no strike for 3 s: an
+    overloaded open-loop round can leave it a backlog to work through for minutes."""
+    deadline = time.monotonic() + limit_s
+    last: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        gauges = server_gauges(server)
+        if gauges and gauges.get("strikes") == last.get("strikes"):
+            return
+        last = gauges
+        time.sleep(3.0)
 
 
 def fanout_round(
@@ -277,6 +297,7 @@ def fanout_round(
     """``subscribers`` clients subscribed to the raid and idle, one client striking it every
     10 ms; the striker's latency is what counts."""
     row = Row(f"fan-out {subscribers} + 1 striker")
+    wait_until_quiet(server)
     idle = subprocess.Popen(
         [
             *(sys.executable, "-m", "raidclient.loadtest", "--url", server.url),
@@ -293,7 +314,7 @@ def fanout_round(
         # The striker starts once every subscriber is connected (however long that takes
         # on a busy box, within FANOUT_CONNECT_S).
         deadline = time.monotonic() + FANOUT_CONNECT_S
-        while open_connections(server) < subscribers:
+        while server_gauges(server).get("connections", 0.0) < subscribers:
             reason = ""
             if idle.poll() is not None:
                 reason = (idle.stderr.read() if idle.stderr else "").strip() or "no output"

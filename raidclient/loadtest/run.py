@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
+import raidclient
 from raidclient.loadtest.audit import AuditInput, audit
 from raidclient.loadtest.echo import EchoServer
 from raidclient.loadtest.plan import CheckSummary, LoadSummary, Mode, Player, WorkerSpec
@@ -292,12 +293,29 @@ async def run(options: Options, console: Console) -> tuple[dict[str, Any], Drive
         )
         before = await read_baseline(options.url, admin_token, prepared.raid_id, options.fmt)
     reads: dict[str, Baseline] = {}
+    unreadable: list[str] = []  # why the raid could not be read after the load
+
+    async def read_after() -> Baseline | None:
+        """The raid after the load; None (and the reason noted) if a server that stopped
+        answering still did not answer within AFTER_LOAD_PATIENCE_S: the load's figures
+        are still reported, and the audit fails."""
+        try:
+            return await read_baseline(
+                options.url, admin_token, prepared.raid_id, options.fmt, AFTER_LOAD_PATIENCE_S
+            )
+        except raidclient.RaidClientError as exc:
+            unreadable.append(
+                f"the server did not answer raid.hub within {AFTER_LOAD_PATIENCE_S:g} s "
+                f"after the load ({exc})"
+            )
+            return None
 
     async def between() -> tuple[int, int]:
-        reads["after"] = await read_baseline(
-            options.url, admin_token, prepared.raid_id, options.fmt, AFTER_LOAD_PATIENCE_S
-        )
-        return before.strike_count, reads["after"].strike_count
+        after = await read_after()
+        if after is None:
+            return before.strike_count, before.strike_count  # the checks wait for nothing
+        reads["after"] = after
+        return before.strike_count, after.strike_count
 
     specs = _specs(options, prepared.players, prepared.raid_id, run_id, echo=False, url=options.url)
     with Display(f"raid {prepared.raid_id}", options.duration, console, live) as display:
@@ -319,10 +337,14 @@ async def run(options: Options, console: Console) -> tuple[dict[str, Any], Drive
         "resent_after_drain": sum(load.resolved for load in driven.loads),
         "timeline": driven.merged.timeline(),
     }
-    if options.audit:
-        after_checks = await read_baseline(
-            options.url, admin_token, prepared.raid_id, options.fmt, AFTER_LOAD_PATIENCE_S
-        )
+    after_checks = await read_after() if options.audit and not unreadable else None
+    if options.audit and (after_checks is None or "after" not in reads):
+        detail = unreadable[0] if unreadable else "the raid could not be read after the load"
+        result["audit"] = {
+            "passed": False,
+            "checks": {"raid_readable": {"passed": False, "detail": detail}},
+        }
+    elif options.audit and after_checks is not None:
         result["audit"] = audit(
             AuditInput(
                 before=before,
