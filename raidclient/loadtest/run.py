@@ -116,13 +116,18 @@ class Watchdog:
         """The next message other than a heartbeat; raises WorkerFailed."""
         loop = asyncio.get_running_loop()
         while True:
-            self._check()
-            # A thread blocks on the queue: no polling, so the parent costs next to no CPU
-            # while the workers measure (it shares the box with them and the server).
             try:
-                message: tuple[Any, ...] = await loop.run_in_executor(None, self._get)
+                message: tuple[Any, ...] = self.inbox.get_nowait()
             except queue.Empty:
-                continue
+                # Judged only with the queue empty: every heartbeat sent so far has been
+                # read, even after this process was busy elsewhere (the audit's reads).
+                self._check()
+                # A thread blocks on the queue: no polling, so the parent costs next to
+                # no CPU while the workers measure (it shares the box with them).
+                try:
+                    message = await loop.run_in_executor(None, self._get)
+                except queue.Empty:
+                    continue
             self.last_heard[message[1]] = time.monotonic()
             self.allowed[message[1]] = self.silence_s
             if message[0] != "alive":

@@ -54,3 +54,12 @@ async def test_a_dead_worker_is_reported_with_its_exit_code(spawn: Any) -> None:
     watchdog, _ = spawn(crashing)
     with pytest.raises(WorkerFailed, match=r"died \(exit code 3\)"):
         await watchdog.next_message()
+
+
+async def test_heartbeats_read_late_still_count(spawn: Any) -> None:
+    """The parent may be busy elsewhere (reading the raid for the audit) for longer than
+    the silence limit; the heartbeats sent meanwhile are waiting in the queue."""
+    watchdog, _ = spawn(slow_but_alive, 14)
+    assert await watchdog.next_message() == ("ready", 0)
+    time.sleep(2 * SILENCE_S)  # this process blocked: nothing is read meanwhile
+    assert await watchdog.next_message() == ("loaded", 0, "done")
