@@ -332,6 +332,9 @@ def fanout_round(
             1,
             duration,
             *("--rate", "100", "--no-audit", "--workers", "1", "--raid", raid_id),
+            # Characters come back with each report: 100/s in flight for seconds needs more
+            # than the default 64, or the striker runs out (roster_exhausted) instead.
+            *("--roster", "1000"),
         )
     finally:
         if idle.poll() is None:
