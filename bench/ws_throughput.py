@@ -279,7 +279,7 @@ def server_gauges(server: Server) -> dict[str, float]:
 
 
 def wait_until_quiet(server: Server, limit_s: float = FANOUT_CONNECT_S) -> None:
-    """Until the server answers /metrics and has acknowledged no strike for 3 s: an
+    """Until the server answers /metrics and has acknowledged no strike for a second: an
     overloaded open-loop round can leave it a backlog to work through for minutes."""
     deadline = time.monotonic() + limit_s
     last: dict[str, float] = {}
@@ -288,7 +288,7 @@ def wait_until_quiet(server: Server, limit_s: float = FANOUT_CONNECT_S) -> None:
         if gauges and gauges.get("strikes") == last.get("strikes"):
             return
         last = gauges
-        time.sleep(3.0)
+        time.sleep(1.0)
 
 
 def fanout_round(
@@ -309,6 +309,7 @@ def fanout_round(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its own process group: its workers are stopped with it
     )
     try:
         # The striker starts once every subscriber is connected (however long that takes
@@ -338,7 +339,7 @@ def fanout_round(
         )
     finally:
         if idle.poll() is None:
-            idle.send_signal(signal.SIGINT)
+            os.killpg(idle.pid, signal.SIGINT)  # the tool and its workers stop at once
         try:
             idle.wait(timeout=60)
         except subprocess.TimeoutExpired:
