@@ -24,12 +24,14 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,8 @@ from bench.titan import TITAN_BOSS
 from server.tokens import issue_token
 
 ROOT = Path(__file__).resolve().parents[1]
+FANOUT_IDLE_EXTRA_S = 120.0  # the idle subscribers' run outlasts the striker's by this much
+FANOUT_CONNECT_S = 600.0  # the subscribers must all be connected within this
 SECRET = "bench-secret-0123456789"
 CONFIG = (
     """
@@ -256,36 +260,91 @@ def print_table(rows: list[Row]) -> None:
                 print(f"  {row.name}: {line}")
 
 
-def fanout_round(server: Server, directory: Path, subscribers: int, duration: float) -> Row:
-    """``subscribers`` clients subscribed and idle, one client striking every 10 ms."""
+def server_gauges(server: Server) -> dict[str, float]:
+    """``connections`` and acknowledged strikes from the server's ``/metrics``; empty while
+    the server is too busy to answer within 10 s."""
+    url = server.url.replace("ws://", "http://", 1).removesuffix("/ws") + "/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+    except (OSError, TimeoutError):
+        return {}
+    gauges = {}
+    for line in text.splitlines():
+        if line.startswith("connections "):
+            gauges["connections"] = float(line.split()[1])
+        elif line.startswith('strikes_total{code="ok"}'):
+            gauges["strikes"] = float(line.split()[1])
+    return gauges
+
+
+def wait_until_quiet(server: Server, limit_s: float = FANOUT_CONNECT_S) -> None:
+    """Until the server answers /metrics and has acknowledged no strike for a second: an
+    overloaded open-loop round can leave it a backlog to work through for minutes."""
+    deadline = time.monotonic() + limit_s
+    last: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        gauges = server_gauges(server)
+        if gauges and gauges.get("strikes") == last.get("strikes"):
+            return
+        last = gauges
+        time.sleep(1.0)
+
+
+def fanout_round(
+    server: Server, directory: Path, subscribers: int, duration: float, raid_id: str
+) -> Row:
+    """``subscribers`` clients subscribed to the raid and idle, one client striking it every
+    10 ms; the striker's latency is what counts."""
     row = Row(f"fan-out {subscribers} + 1 striker")
-    idle_out = directory / "idle.json"
+    wait_until_quiet(server)
     idle = subprocess.Popen(
         [
             *(sys.executable, "-m", "raidclient.loadtest", "--url", server.url),
             *("--secret", SECRET, "--clients", str(subscribers), "--subscribe"),
-            *("--duration", str(duration + 10), "--rate", "1", "--quiet", "--no-audit"),
-            *("--boss", "titan", "--json", str(idle_out)),
+            # Long enough for the striker's set-up and run; stopped (SIGINT) once it is done.
+            *("--duration", str(duration + FANOUT_IDLE_EXTRA_S), "--rate", "1"),
+            *("--quiet", "--no-audit", "--boss", "titan", "--raid", raid_id),
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: its workers are stopped with it
     )
-    time.sleep(min(8.0, 2.0 + subscribers / 1000))  # let the subscribers connect first
-    striker = loadtest(
-        server,
-        directory / "striker.json",
-        1,
-        duration,
-        "--rate",
-        "100",
-        "--no-audit",
-        "--workers",
-        "1",
-    )
-    idle.wait()
-    if idle_out.exists():
-        striker["subscribers"] = json.loads(idle_out.read_text(encoding="utf-8"))
-        idle_out.unlink()
+    try:
+        # The striker starts once every subscriber is connected (however long that takes
+        # on a busy box, within FANOUT_CONNECT_S).
+        deadline = time.monotonic() + FANOUT_CONNECT_S
+        while server_gauges(server).get("connections", 0.0) < subscribers:
+            reason = ""
+            if idle.poll() is not None:
+                reason = (idle.stderr.read() if idle.stderr else "").strip() or "no output"
+            elif time.monotonic() > deadline:
+                reason = f"{subscribers} subscribers not connected after {FANOUT_CONNECT_S:g} s"
+            if reason:
+                print(f"  fan-out subscribers FAILED: {reason}", flush=True)
+                row.runs.append({"failed": reason, "server": {"rss_mb": 0.0}})
+                return row
+            time.sleep(0.5)
+        time.sleep(2.0)  # their raid.subscribe too
+        striker = loadtest(
+            server,
+            directory / "striker.json",
+            1,
+            duration,
+            *("--rate", "100", "--no-audit", "--workers", "1", "--raid", raid_id),
+            # Characters come back with each report: 100/s in flight for seconds needs more
+            # than the default 64, or the striker runs out (roster_exhausted) instead.
+            *("--roster", "1000"),
+        )
+    finally:
+        if idle.poll() is None:
+            os.killpg(idle.pid, signal.SIGINT)  # the tool and its workers stop at once
+        try:
+            idle.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            idle.kill()
+            idle.wait()
     row.runs.append(striker)
     return row
 
@@ -358,7 +417,7 @@ def main() -> None:
                 )
                 table.append(open_row)
             if args.fanout > 0:
-                table.append(fanout_round(server, directory, args.fanout, args.duration))
+                table.append(fanout_round(server, directory, args.fanout, args.duration, raid_id))
         finally:
             server.stop()
     print()

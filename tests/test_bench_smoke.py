@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
          "closed loop, 4 clients"),
         ("bench.ws_cluster", ["--workers", "2", "--clients", "3", "--rounds", "1", "--duration",
                               "1", "--fanout", "0", "--no-echo"], "workers 2, 3 clients"),
+        ("bench.loadtest_cost", ["--clients", "4", "--rounds", "1", "--duration", "1"],
+         "this checkout"),
         ("bench.simulate_throughput", ["--players", "100", "--long-players", "20", "--hours", "6",
                                        "--repeat", "1"], "baseline exact"),
         ("bench.restore_timeline", ["--strikes", "300", "--repeat", "1"],

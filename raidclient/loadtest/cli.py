@@ -90,6 +90,14 @@ def _spread(counts: dict[str, int], total: int) -> list[str]:
     return out
 
 
+def default_workers(cores: int | None = None) -> int:
+    """Half the cores, at least one. One lean worker drives tens of thousands of strikes/s
+    from one core, and a load test on the server's own machine must leave the server the
+    rest: on a 2-vCPU box one worker and the server each get a core."""
+    count = os.cpu_count() if cores is None else cores
+    return max(1, (count or 1) // 2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="raid-loadtest",
@@ -132,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--workers",
         type=_positive_int,
-        default=os.cpu_count() or 1,
-        help="worker processes (default: the number of cores)",
+        default=default_workers(),
+        help="worker processes (default: half the cores, at least 1: the other half is left "
+        "to a server on the same machine; see docs/client.md)",
     )
     add("--json", type=Path, dest="json_path", help="write the results as JSON to this file")
     add("--plot", type=Path, dest="plot_path", help="write a PNG plot to this file")
@@ -161,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--drain-timeout",
         type=_positive_float,
         default=10.0,
-        help="seconds to wait for answers after the load stops (default 10)",
+        help="after the load stops, wait for answers until none came for this many seconds "
+        "(default 10; at most 10 times that in all)",
     )
     add(
         "--sample",

@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
+import raidclient
 from raidclient.loadtest.audit import AuditInput, audit
 from raidclient.loadtest.echo import EchoServer
 from raidclient.loadtest.plan import CheckSummary, LoadSummary, Mode, Player, WorkerSpec
@@ -32,7 +33,10 @@ from raidclient.loadtest.stats import Merged, latency_ms
 from raidclient.loadtest.worker import worker_main
 
 START_DELAY_S = 0.3  # between "everyone connected" and the first strike
-WATCHDOG_SLACK_S = 120.0  # a phase taking this much longer than planned is a failure
+AFTER_LOAD_PATIENCE_S = 300.0  # the audit's reads retry this long for a backlogged server
+WATCHDOG_POLL_S = 0.5  # how often the watchdog looks at silent or dead workers
+WORKER_SILENCE_S = 60.0  # a worker silent this long (no heartbeat) is hung
+WORKER_STARTUP_S = 120.0  # ... or this long before its first message (spawn and imports)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,7 @@ class Driven:
 
     merged: Merged
     elapsed_s: float  # from the start to the last acknowledgement (at least the duration)
+    parent_cpu_s: float = 0.0  # CPU seconds of this (parent) process during the load phase
     loads: list[LoadSummary] = field(default_factory=list)
     checks: list[CheckSummary] = field(default_factory=list)
 
@@ -80,23 +85,69 @@ class WorkerFailed(Exception):
     """A worker could not set up or died; the message is one line."""
 
 
-async def _next_message(
-    inbox: multiprocessing.queues.Queue[Any],
-    processes: Sequence[multiprocessing.process.BaseProcess],
-    deadline: float,
-) -> tuple[Any, ...]:
-    while True:
-        try:
-            message: tuple[Any, ...] = inbox.get_nowait()
-            return message
-        except queue.Empty:
-            pass
-        dead = [p for p in processes if p.exitcode not in (None, 0)]
+class Watchdog:
+    """Reads the workers' messages and says when a worker is dead or hung.
+
+    Every worker sends a heartbeat each ``HEARTBEAT_S`` from its event loop, whatever it is
+    doing (connecting thousands of clients, draining, resending unanswered strikes), and
+    bounds each of its phases itself. So a phase may take as long as a busy box needs; a
+    worker is hung only when nothing at all came from it for ``silence_s`` seconds (its
+    loop blocked or starved that long; ``startup_s`` before its first message, which
+    comes after a fresh interpreter has imported everything), and dead when its process
+    exits with an error.
+    """
+
+    def __init__(
+        self,
+        inbox: multiprocessing.queues.Queue[Any],
+        processes: Sequence[multiprocessing.process.BaseProcess],
+        silence_s: float = WORKER_SILENCE_S,
+        startup_s: float = WORKER_STARTUP_S,
+    ) -> None:
+        self.inbox = inbox
+        self.processes = processes
+        self.silence_s = silence_s
+        now = time.monotonic()
+        # By worker id: when it was last heard from, and how long it may stay silent.
+        self.last_heard = [now] * len(processes)
+        self.allowed = [max(silence_s, startup_s)] * len(processes)
+
+    async def next_message(self) -> tuple[Any, ...]:
+        """The next message other than a heartbeat; raises WorkerFailed."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                message: tuple[Any, ...] = self.inbox.get_nowait()
+            except queue.Empty:
+                # Judged only with the queue empty: every heartbeat sent so far has been
+                # read, even after this process was busy elsewhere (the audit's reads).
+                self._check()
+                # A thread blocks on the queue: no polling, so the parent costs next to
+                # no CPU while the workers measure (it shares the box with them).
+                try:
+                    message = await loop.run_in_executor(None, self._get)
+                except queue.Empty:
+                    continue
+            self.last_heard[message[1]] = time.monotonic()
+            self.allowed[message[1]] = self.silence_s
+            if message[0] != "alive":
+                return message
+
+    def _get(self) -> tuple[Any, ...]:
+        message: tuple[Any, ...] = self.inbox.get(timeout=WATCHDOG_POLL_S)
+        return message
+
+    def _check(self) -> None:
+        dead = [p for p in self.processes if p.exitcode not in (None, 0)]
         if dead:
             raise WorkerFailed(f"worker process {dead[0].name} died (exit code {dead[0].exitcode})")
-        if time.monotonic() > deadline:
-            raise WorkerFailed("the workers stopped answering")
-        await asyncio.sleep(0.02)
+        now = time.monotonic()
+        for worker_id, heard in enumerate(self.last_heard):
+            if now - heard > self.allowed[worker_id]:
+                raise WorkerFailed(
+                    f"worker {worker_id} sent nothing for {self.allowed[worker_id]:g} s "
+                    "(hung or starved)"
+                )
 
 
 async def drive(
@@ -123,26 +174,27 @@ async def drive(
         process.start()
     merged = Merged()
     driven = Driven(merged, duration)
+    watchdog = Watchdog(inbox, processes)
     try:
         display.status(f"connecting {sum(len(s.players) for s in specs)} clients")
-        deadline = time.monotonic() + WATCHDOG_SLACK_S
         ready = 0
         while ready < len(specs):
-            message = await _next_message(inbox, processes, deadline)
+            message = await watchdog.next_message()
             if message[0] == "fatal":
                 raise WorkerFailed(message[2])
             ready += message[0] == "ready"
         t0 = time.monotonic() + START_DELAY_S
         for outbox in outboxes:
             outbox.put(("start", t0, t0 + duration))
-        deadline = t0 + duration + WATCHDOG_SLACK_S + max(s.drain_timeout_s for s in specs) * 2
+        cpu_before = time.process_time()
         while len(driven.loads) < len(specs):
-            message = await _next_message(inbox, processes, deadline)
+            message = await watchdog.next_message()
             if message[0] == "window":
                 merged.add(message[2])
                 display.update(merged, time.monotonic() - t0)
             elif message[0] == "loaded":
                 driven.loads.append(message[2])
+        driven.parent_cpu_s = time.process_time() - cpu_before
         last = max((load.last_reply_at for load in driven.loads), default=0.0)
         driven.elapsed_s = max(duration, last - t0)
         if between is None:
@@ -153,9 +205,8 @@ async def drive(
         base, final = await between()
         for outbox in outboxes:
             outbox.put(("check", base, final))
-        deadline = time.monotonic() + WATCHDOG_SLACK_S
         while len(driven.checks) < len(specs):
-            message = await _next_message(inbox, processes, deadline)
+            message = await watchdog.next_message()
             if message[0] == "checked":
                 driven.checks.append(message[2])
         return driven
@@ -208,9 +259,12 @@ def _specs(
 
 def summary(driven: Driven) -> dict[str, Any]:
     merged = driven.merged
-    cpu = sum(load.cpu_s for load in driven.loads)
+    # The workers' CPU during the load and drain, plus this process's (merging windows).
+    workers = sum(load.cpu_s for load in driven.loads)
+    cpu = workers + driven.parent_cpu_s
     return {
         "tool_cpu_s": cpu,
+        "tool_cpu_parent_s": driven.parent_cpu_s,
         "tool_cpu_us_per_strike": cpu / merged.sent * 1e6 if merged.sent else 0.0,
         "strikes": merged.ok,
         "sent": merged.sent,
@@ -244,12 +298,29 @@ async def run(options: Options, console: Console) -> tuple[dict[str, Any], Drive
         )
         before = await read_baseline(options.url, admin_token, prepared.raid_id, options.fmt)
     reads: dict[str, Baseline] = {}
+    unreadable: list[str] = []  # why the raid could not be read after the load
+
+    async def read_after() -> Baseline | None:
+        """The raid after the load; None (and the reason noted) if a server that stopped
+        answering still did not answer within AFTER_LOAD_PATIENCE_S: the load's figures
+        are still reported, and the audit fails."""
+        try:
+            return await read_baseline(
+                options.url, admin_token, prepared.raid_id, options.fmt, AFTER_LOAD_PATIENCE_S
+            )
+        except raidclient.RaidClientError as exc:
+            unreadable.append(
+                f"the server did not answer raid.hub within {AFTER_LOAD_PATIENCE_S:g} s "
+                f"after the load ({exc})"
+            )
+            return None
 
     async def between() -> tuple[int, int]:
-        reads["after"] = await read_baseline(
-            options.url, admin_token, prepared.raid_id, options.fmt
-        )
-        return before.strike_count, reads["after"].strike_count
+        after = await read_after()
+        if after is None:
+            return before.strike_count, before.strike_count  # the checks wait for nothing
+        reads["after"] = after
+        return before.strike_count, after.strike_count
 
     specs = _specs(options, prepared.players, prepared.raid_id, run_id, echo=False, url=options.url)
     with Display(f"raid {prepared.raid_id}", options.duration, console, live) as display:
@@ -271,8 +342,14 @@ async def run(options: Options, console: Console) -> tuple[dict[str, Any], Drive
         "resent_after_drain": sum(load.resolved for load in driven.loads),
         "timeline": driven.merged.timeline(),
     }
-    if options.audit:
-        after_checks = await read_baseline(options.url, admin_token, prepared.raid_id, options.fmt)
+    after_checks = await read_after() if options.audit and not unreadable else None
+    if options.audit and (after_checks is None or "after" not in reads):
+        detail = unreadable[0] if unreadable else "the raid could not be read after the load"
+        result["audit"] = {
+            "passed": False,
+            "checks": {"raid_readable": {"passed": False, "detail": detail}},
+        }
+    elif options.audit and after_checks is not None:
         result["audit"] = audit(
             AuditInput(
                 before=before,

@@ -29,7 +29,9 @@ from server.tokens import issue_token
 
 STAT_POINTS = 10
 GRANT_CONNECTIONS = 8  # admin connections granting rosters in parallel
-MAX_GRANT = 1000  # characters per admin.roster.grant (the protocol's list limit)
+# Characters per admin.roster.grant: 1,000 (the list limit) make a ~79 KB frame, over the
+# server's 64 KiB message limit.
+MAX_GRANT = 500
 _PROBE_BOSS = "raid-loadtest-no-such-boss"
 _KNOWN = re.compile(r"\(known: ([^)]*)\)")
 
@@ -220,6 +222,24 @@ async def _patiently(call: Callable[[], Any]) -> Any:
             await asyncio.sleep(exc.retry_after or 0.05)
 
 
-async def read_baseline(url: str, admin_token: str, raid_id: str, fmt: str) -> Baseline:
-    async with await raidclient.connect(url, admin_token, fmt=fmt, reconnect=False) as admin:
-        return Baseline.of(await _patiently(lambda: admin.hub(raid_id)))
+async def read_baseline(
+    url: str,
+    admin_token: str,
+    raid_id: str,
+    fmt: str,
+    patience_s: float | None = None,
+) -> Baseline:
+    """The raid's counters now. After a load pass ``patience_s``: a server still working
+    through a backlog of strikes may not answer (or even read ``hello``) for a while, so
+    the read is tried again, on a new connection, until it succeeds or that long passed."""
+    deadline = time.monotonic() + (patience_s or 0.0)
+    while True:
+        try:
+            async with await raidclient.connect(
+                url, admin_token, fmt=fmt, reconnect=False
+            ) as admin:
+                return Baseline.of(await _patiently(lambda: admin.hub(raid_id)))
+        except (raidclient.ConnectionLost, raidclient.RequestTimeout):
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(1.0)

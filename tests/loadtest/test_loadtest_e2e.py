@@ -230,3 +230,23 @@ async def test_a_boss_killed_during_the_run(tmp_path: Path) -> None:
     checks = result["audit"]["checks"]
     assert "= 0; the server says 0" in checks["hp_conserved"]["detail"]
     assert "1 victory" in checks["events_complete"]["detail"]
+
+
+@pytest.mark.parametrize("liar", [{"swallow_every": 4}], indirect=True, ids=["swallows"])
+async def test_open_loop_resends_what_was_swallowed(liar: FakeRaidServer, tmp_path: Path) -> None:
+    """The open-loop scheduler keeps sending whatever happens to earlier strikes; what the
+    server never answered is settled by resending after the drain."""
+    outcome = await run_loadtest(
+        liar.url,
+        tmp_path,
+        *("--clients", "3", "--duration", "1", "--workers", "1", "--boss", "fake"),
+        *("--rate", "30", "--drain-timeout", "0.5"),
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    result = outcome.result
+    assert result is not None
+    assert result["mode"] == "open"
+    assert result["resent_after_drain"] >= 1
+    assert result["in_doubt"] == 0
+    assert result["strikes"] == liar.strike_count  # every applied strike acknowledged once
+    assert result["audit"]["checks"]["hp_conserved"]["passed"] is True

@@ -15,7 +15,7 @@ from rich.console import Console
 from raidclient.backoff import Backoff
 from raidclient.errors import OnCooldown, ServerError, error_from_reply
 from raidclient.loadtest.audit import AuditInput, audit
-from raidclient.loadtest.cli import parse_mix
+from raidclient.loadtest.cli import default_workers, parse_mix
 from raidclient.loadtest.plan import CheckSummary, LoadSummary, SubscriberResult
 from raidclient.loadtest.progress import Display
 from raidclient.loadtest.setup import Baseline, token_subject
@@ -224,3 +224,7 @@ def test_live_panel_shows_progress_rate_errors_and_percentiles() -> None:
         "ms",
     ]
     assert lines[3].split() == ["1.2/10", "s", "503", "1,000", "2", "2.00", "50.02"]
+
+
+def test_default_workers_leave_half_the_cores_to_the_server() -> None:
+    assert [default_workers(n) for n in (0, 1, 2, 3, 8)] == [1, 1, 1, 1, 4]
