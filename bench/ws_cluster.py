@@ -234,7 +234,9 @@ def main() -> None:
             table = list(rows.values())
             if args.fanout > 0:
                 for name in ("1 process", f"workers {max(workers)}"):
-                    row = fanout_round(servers[name], directory, args.fanout, args.duration)
+                    row = fanout_round(
+                        servers[name], directory, args.fanout, args.duration, raids[name]
+                    )
                     row.name = f"{name}: {row.name}"
                     table.append(row)
         finally:
