@@ -94,22 +94,7 @@ async def _serve(config: Config, options: ServeOptions, listening: Callable[[], 
         cfg = config.server
         gateway = Gateway(
             service,
-            GatewayConfig(
-                secret=options.secret,
-                max_frame_bytes=cfg.max_frame_bytes,
-                messages_per_s=cfg.messages_per_s,
-                message_burst=cfg.message_burst,
-                max_pending_bytes=cfg.max_pending_bytes,
-                ping_interval_s=cfg.ping_interval_s,
-                ping_timeout_s=cfg.ping_timeout_s,
-                compression=cfg.compression,
-                hello_timeout_s=cfg.hello_timeout_s,
-                max_connections_per_user=cfg.max_connections_per_user,
-                max_in_flight=cfg.max_in_flight,
-                max_in_flight_per_raid=cfg.max_in_flight_per_raid,
-                max_in_flight_per_connection=cfg.max_in_flight_per_connection,
-                overload_retry_after_s=cfg.overload_retry_after_s,
-            ),
+            GatewayConfig.of(cfg, options.secret),
             metrics,
         )
         demo_tokens = None

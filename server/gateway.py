@@ -29,7 +29,7 @@ from websockets.frames import CloseCode
 
 from actors.api import RaidApi
 from actors.deadlines import CURRENT_CALLER, Caller
-from raid.config import shipped_defaults
+from raid.config import ServerConfig, shipped_defaults
 from raid.errors import ErrorCode, Overloaded, ProtocolError, RaidError
 from server.admin import run_admin
 from server.admission import Admission, AdmissionLimits, Place
@@ -88,6 +88,27 @@ class GatewayConfig:
     max_in_flight_per_raid: int = _SHIPPED.max_in_flight_per_raid
     max_in_flight_per_connection: int = _SHIPPED.max_in_flight_per_connection
     overload_retry_after_s: float = _SHIPPED.overload_retry_after_s
+
+    @classmethod
+    def of(cls, config: ServerConfig, secret: str) -> GatewayConfig:
+        """The gateway's keys of a validated ``[server]`` section (one mapping for every
+        process that serves WebSockets: ``serve`` and the cluster's gateways)."""
+        return cls(
+            secret=secret,
+            max_frame_bytes=config.max_frame_bytes,
+            messages_per_s=config.messages_per_s,
+            message_burst=config.message_burst,
+            max_pending_bytes=config.max_pending_bytes,
+            ping_interval_s=config.ping_interval_s,
+            ping_timeout_s=config.ping_timeout_s,
+            compression=config.compression,
+            hello_timeout_s=config.hello_timeout_s,
+            max_connections_per_user=config.max_connections_per_user,
+            max_in_flight=config.max_in_flight,
+            max_in_flight_per_raid=config.max_in_flight_per_raid,
+            max_in_flight_per_connection=config.max_in_flight_per_connection,
+            overload_retry_after_s=config.overload_retry_after_s,
+        )
 
 
 RaidServiceProtocol = RaidApi

@@ -51,21 +51,6 @@ class GatewayOptions:
     request_timeout_s: float = DEFAULT_TIMEOUT_S
 
 
-def gateway_config(config: Config, secret: str) -> GatewayConfig:
-    cfg = config.server
-    return GatewayConfig(
-        secret=secret,
-        max_frame_bytes=cfg.max_frame_bytes,
-        messages_per_s=cfg.messages_per_s,
-        message_burst=cfg.message_burst,
-        max_pending_bytes=cfg.max_pending_bytes,
-        ping_interval_s=cfg.ping_interval_s,
-        ping_timeout_s=cfg.ping_timeout_s,
-        compression=cfg.compression,
-        hello_timeout_s=cfg.hello_timeout_s,
-    )
-
-
 def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     """A bound socket (``SO_REUSEPORT`` if asked); a clear ``StartupError`` if it cannot be."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -111,7 +96,7 @@ async def run_gateway(config: Config, options: GatewayOptions) -> int:
     events.on_disconnect = remote.link_lost  # requests in flight may have lost their reply
     await remote.start()
     metrics = Metrics()
-    gateway = Gateway(remote, gateway_config(config, options.secret), metrics)
+    gateway = Gateway(remote, GatewayConfig.of(config.server, options.secret), metrics)
     handler = make_http_handler(
         lambda: nc.is_connected, load_index_html(), metrics.render, assets=load_assets()
     )
