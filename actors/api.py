@@ -13,7 +13,7 @@ implement it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from actors.raids import CharacterGrant
@@ -24,6 +24,17 @@ Rid = Any
 
 StrikeDone = Callable[[dict[str, Any] | None, BaseException | None], None]
 """How a strike is answered without a future: ``(report, None)`` or ``(None, error)``."""
+
+
+async def settle(work: Awaitable[dict[str, Any]], done: StrikeDone) -> None:
+    """Await an async strike and hand its outcome to ``done``: how a ``strike_nowait``
+    finishes the cases that must await something."""
+    try:
+        report = await work
+    except Exception as exc:  # noqa: BLE001 - handed to done, which answers and logs it
+        done(None, exc)
+    else:
+        done(report, None)
 
 
 class EventSink(Protocol):

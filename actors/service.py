@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import orjson
 import pykka
 
-from actors.api import EventSink, Rid, StrikeDone, Telemetry
+from actors.api import EventSink, Rid, StrikeDone, Telemetry, settle
 from actors.bridge import LoopBridge, Reply
 from actors.broadcaster import (
     BroadcasterActor,
@@ -450,15 +450,7 @@ class RaidService:
             parts.calls.refused(reply, refused)
 
     def _finish_in_task(self, work: Awaitable[dict[str, Any]], done: StrikeDone) -> None:
-        async def run() -> None:
-            try:
-                report = await work
-            except Exception as exc:  # noqa: BLE001 - handed to the caller, which answers and logs it
-                done(None, exc)
-            else:
-                done(report, None)
-
-        self._parts().supervisor.spawn(run(), "strike")
+        self._parts().supervisor.spawn(settle(work, done), "strike")
 
     async def _strike_answered(
         self, live: LiveRaid, command: StrikeCommand, now: float, answer: Any

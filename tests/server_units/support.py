@@ -15,7 +15,7 @@ import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server
 
-from actors.api import EventSink, StrikeDone
+from actors.api import EventSink, StrikeDone, settle
 from actors.raids import CharacterGrant
 from raid.config import Action
 from raid.errors import ErrorCode, Rejection, Unavailable
@@ -96,15 +96,9 @@ class TinyService:
         strike_id: str,
         done: StrikeDone,
     ) -> None:
-        async def run() -> None:
-            try:
-                report = await self.strike(user_id, raid_id, action, team, strike_id)
-            except Exception as exc:  # noqa: BLE001 - the gateway answers it
-                done(None, exc)
-            else:
-                done(report, None)
-
-        task = asyncio.ensure_future(run())
+        task = asyncio.ensure_future(
+            settle(self.strike(user_id, raid_id, action, team, strike_id), done)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
