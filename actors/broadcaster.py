@@ -141,7 +141,7 @@ class BroadcasterActor(Actor):
         channel.replay.append(stamped)
         return stamped
 
-    def _send(self, channel: _Channel, events: list[dict[str, Any]]) -> None:
+    def _queue(self, channel: _Channel, events: list[dict[str, Any]]) -> None:
         """Queue stamped events for the next tick: a raid's events go out at most once per
         ``tick_s`` (20 times a second by default), so each subscriber gets one socket write
         per tick however many strikes were committed in it (fan-out costs a write per
@@ -159,7 +159,7 @@ class BroadcasterActor(Actor):
         channel = self._channel(message.raid_id)
         channel.hp_interval = 1.0 / message.hp_events_per_s
         out = [self._stamp(message.raid_id, channel, e) for e in message.events]
-        self._send(channel, out)
+        self._queue(channel, out)
         if message.hp is not None:
             folded = message.hp_updates - 1 + (channel.hp_pending is not None)
             if folded:
@@ -173,7 +173,7 @@ class BroadcasterActor(Actor):
         event = self._stamp(raid_id, channel, {"type": "hp", **channel.hp_pending})
         channel.hp_pending = None
         channel.hp_last = now
-        self._send(channel, [event])
+        self._queue(channel, [event])
 
     def _subscribe(self, message: Subscribe) -> None:
         channel = self._channel(message.raid_id)
