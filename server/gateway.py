@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -396,10 +397,18 @@ class Gateway:
             session.push(_internal_error().to_reply(rid))
 
 
-async def serve(gateway: Gateway, host: str, port: int, http_handler: HttpHandler) -> Server:
+async def serve(
+    gateway: Gateway,
+    host: str | None,
+    port: int | None,
+    http_handler: HttpHandler,
+    *,
+    sock: socket.socket | None = None,
+) -> Server:
     """Start listening: WebSocket on ``/ws``, plain HTTP elsewhere via ``http_handler``.
 
-    Port 0 picks a free port (see ``server.sockets``). Stop with ``gateway.close_all()``
+    Port 0 picks a free port (see ``server.sockets``); or pass a bound ``sock`` (and no host
+    or port), e.g. one shared with ``SO_REUSEPORT``. Stop with ``gateway.close_all()``
     (graceful, per session) and then ``server.close(); await server.wait_closed()``.
     """
     cfg = gateway.config
@@ -407,6 +416,7 @@ async def serve(gateway: Gateway, host: str, port: int, http_handler: HttpHandle
         gateway.handle,
         host,
         port,
+        sock=sock,
         process_request=http_handler,
         process_response=log_access,
         compression="deflate" if cfg.compression else None,

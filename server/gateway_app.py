@@ -25,15 +25,13 @@ import socket
 from dataclasses import dataclass
 
 import nats.errors
-import websockets.asyncio.server
-from websockets.asyncio.server import Server
 
 from raid.config import Config
 from server.app import SHUTDOWN_GRACE_S, tune_runtime
 from server.errors import StartupError
-from server.gateway import Gateway, GatewayConfig
+from server.gateway import Gateway, GatewayConfig, serve
 from server.host_app import LinkEvents, announce_ready, connect_nats, watch_supervisor
-from server.http import HttpHandler, load_assets, load_index_html, log_access, make_http_handler
+from server.http import load_assets, load_index_html, make_http_handler
 from server.metrics import Metrics
 from server.remote_raids import DEFAULT_TIMEOUT_S, RemoteRaids
 
@@ -71,21 +69,6 @@ def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
-async def _serve(gateway: Gateway, sock: socket.socket, handler: HttpHandler) -> Server:
-    """``server.gateway.serve`` on a socket of ours (it binds its own, without SO_REUSEPORT)."""
-    cfg = gateway.config
-    return await websockets.asyncio.server.serve(
-        gateway.handle,
-        sock=sock,
-        process_request=handler,
-        process_response=log_access,
-        compression="deflate" if cfg.compression else None,
-        max_size=cfg.max_frame_bytes,
-        ping_interval=cfg.ping_interval_s if cfg.ping_interval_s > 0 else None,
-        ping_timeout=cfg.ping_timeout_s if cfg.ping_timeout_s > 0 else None,
-    )
-
-
 async def run_gateway(config: Config, options: GatewayOptions) -> int:
     """Serve WebSockets until SIGTERM/SIGINT; the exit code."""
     tune_runtime()
@@ -101,7 +84,7 @@ async def run_gateway(config: Config, options: GatewayOptions) -> int:
         lambda: nc.is_connected, load_index_html(), metrics.render, assets=load_assets()
     )
     try:
-        server = await _serve(gateway, sock, handler)
+        server = await serve(gateway, None, None, handler, sock=sock)
         port = sock.getsockname()[1]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
