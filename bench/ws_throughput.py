@@ -4,8 +4,9 @@
                                   [--fanout 5000] [--open-rate 5000]   (make bench-ws)
 
 Starts this server (``run_server.py serve``) with a bench configuration: ``synchronous =
-"FULL"``, cooldown 0, a 0.01 s character rest, the rate limit raised, one raid of a boss that
-never dies. Then, for each round and each client count (rounds interleaved, so machine noise
+"FULL"``, cooldown 0, a 0.01 s character rest, the rate limits raised (per connection, and
+per address: every client comes from the load generator's one address), one raid of a boss
+that never dies. Then, for each round and each client count (rounds interleaved, so machine noise
 hits every size alike), drives it with ``raid-loadtest`` (closed loop, MessagePack, clients
 subscribed to the raid) and, in the same run, a bare ``websockets`` + msgpack echo server
 (``--echo-ceiling``). Prints one table of medians: strikes/s, the ratio to the echo server of
@@ -50,6 +51,7 @@ CONFIG = (
 [server]
 messages_per_s = 100000
 message_burst = 100000
+connections_per_address_per_s = 0  # every load-generator client comes from one address
 ping_interval_s = 60
 ping_timeout_s = 60
 max_pending_bytes = 4194304

@@ -51,6 +51,38 @@ def character_params(row: CharacterRow) -> tuple[object, ...]:
     )
 
 
+def characters_as_one_row(users: int) -> str:
+    """The characters of ``users`` users as one JSON object of arrays, in one row
+    (``database.ONE_STEP_READS``); ``characters_from_one_row`` reads it."""
+    marks = ", ".join("?" * users)
+    return (
+        "SELECT json_group_object(user_id, json(characters)) FROM ("
+        "SELECT user_id, json_group_array(json_array(character_id, name, rarity, json(stats), "
+        f"json(tags))) AS characters FROM characters WHERE user_id IN ({marks}) "
+        "GROUP BY user_id)"
+    )
+
+
+def characters_from_one_row(text: str, user_ids: Sequence[str]) -> dict[str, list[CharacterRow]]:
+    """Each of ``user_ids``' characters, ordered by ``character_id`` (none: an empty list)."""
+    found: dict[str, list[CharacterRow]] = {user_id: [] for user_id in user_ids}
+    for user_id, items in orjson.loads(text).items():
+        characters = found[user_id]
+        for item in items:
+            characters.append(
+                CharacterRow(
+                    character_id=item[0],
+                    user_id=user_id,
+                    name=item[1],
+                    rarity=item[2],
+                    stats=item[3],
+                    tags=tuple(item[4]),
+                )
+            )
+        characters.sort(key=lambda row: row.character_id)
+    return found
+
+
 def character_from_row(row: Row) -> CharacterRow:
     return CharacterRow(
         character_id=row[0],

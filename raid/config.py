@@ -71,12 +71,23 @@ class ServerConfig:
     """Raids ``hello`` lists at most: unfinished ones first, then the most recently created."""
     max_connections_per_user: int
     """Authenticated connections one user may hold at once; one more is refused at hello."""
+    connections_per_address_per_s: float
+    """New connections per second per client address (IPv6: per /64); 0 means no limit."""
+    connection_burst_per_address: int
+    """New connections one address may open at once; past the bucket: HTTP 429."""
+    address_table: int
+    """Client addresses the per-address limit tracks at most (least recently seen dropped)."""
     max_in_flight: int
     """Requests the whole server runs at once; past it requests answer ``unavailable``."""
     max_in_flight_per_raid: int
     """Requests naming one raid that run at once; past it they answer ``unavailable``."""
     max_in_flight_per_connection: int
     """Requests of one connection that run at once; past it they answer ``unavailable``."""
+    max_tasks_per_connection: int
+    reply_bytes_per_message: int
+    """A reply this large costs the rate limit one more message per this many bytes."""
+    """Requests other than strikes one connection runs at once; the next one is not read
+    until one of them is answered (replies can be large: backpressure must see them)."""
     overload_retry_after_s: float
     """The ``retry_after`` of a request shed because the server or its raid is full."""
 
@@ -545,9 +556,14 @@ def _server(node: _Node) -> ServerConfig:
         "hello_timeout_s",
         "hello_raids",
         "max_connections_per_user",
+        "connections_per_address_per_s",
+        "connection_burst_per_address",
+        "address_table",
         "max_in_flight",
         "max_in_flight_per_raid",
         "max_in_flight_per_connection",
+        "max_tasks_per_connection",
+        "reply_bytes_per_message",
         "overload_retry_after_s",
     )
     return ServerConfig(
@@ -565,9 +581,14 @@ def _server(node: _Node) -> ServerConfig:
         hello_timeout_s=node.number("hello_timeout_s", 0.01),
         hello_raids=node.integer("hello_raids", 1, 10_000),
         max_connections_per_user=node.integer("max_connections_per_user", 1),
+        connections_per_address_per_s=node.number("connections_per_address_per_s", 0),
+        connection_burst_per_address=node.integer("connection_burst_per_address", 1),
+        address_table=node.integer("address_table", 1),
         max_in_flight=node.integer("max_in_flight", 1),
         max_in_flight_per_raid=node.integer("max_in_flight_per_raid", 1),
         max_in_flight_per_connection=node.integer("max_in_flight_per_connection", 1),
+        max_tasks_per_connection=node.integer("max_tasks_per_connection", 1),
+        reply_bytes_per_message=node.integer("reply_bytes_per_message", 1024),
         overload_retry_after_s=node.number("overload_retry_after_s", 0.001, 3600),
     )
 

@@ -137,6 +137,11 @@ class ScoringContext:
             self._multipliers[key] = cached
         return cached
 
+    def member_terms(self, member: Character) -> tuple[int, bool, bool]:
+        """(contribution_num, weak, resisted) of a character, computed once per context."""
+        _, contribution, weak, resisted = self._member(member)
+        return contribution, weak, resisted
+
     def _member(self, member: Character) -> tuple[Character, int, bool, bool]:
         """A member's contribution and tags under this context, computed once per character."""
         cached = self._members.get(member.character_id)

@@ -166,14 +166,16 @@ def team_options_view(
 ) -> dict[str, Any]:
     """The ``team.options`` reply: every owned character with its contribution now."""
     player = state.players.get(user_id)
+    den = context.stat_den * context.tag_den
     characters = []
     for character in sorted(roster.values(), key=lambda c: c.character_id):
+        num, weak, resisted = context.member_terms(character)  # cached per context
         view = character_to_dict(character)
         view["exhausted"] = player is not None and player.is_exhausted(character.character_id, now)
-        view["contribution"] = float(context.contribution(character))
-        view["contribution_num"] = str(context.contribution_num(character))
-        view["weak"] = not context.weaknesses.isdisjoint(character.tags)
-        view["resisted"] = not context.resistances.isdisjoint(character.tags)
+        view["contribution"] = num / den  # int / int rounds exactly like float(Fraction)
+        view["contribution_num"] = str(num)
+        view["weak"] = weak
+        view["resisted"] = resisted
         characters.append(view)
     return {
         "max_team_size": context.max_team_size,

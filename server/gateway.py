@@ -32,11 +32,12 @@ from actors.api import RaidApi
 from actors.deadlines import CURRENT_CALLER, Caller
 from raid.config import ServerConfig, shipped_defaults
 from raid.errors import ErrorCode, Overloaded, ProtocolError, RaidError
+from server.address_gate import AddressGate, gated
 from server.admin import run_admin
 from server.admission import Admission, AdmissionLimits, Place
 from server.connection_limits import TooManyConnections, UserConnections
 from server.fanout import SessionFanout
-from server.frames import Format, decode_frame
+from server.frames import Format, decode_frame, encode_frame
 from server.http import HttpHandler, log_access
 from server.metrics import Metrics
 from server.ratelimit import TokenBucket
@@ -85,9 +86,14 @@ class GatewayConfig:
     hello_timeout_s: float = _SHIPPED.hello_timeout_s  # no successful hello by then: closed
     # Overload protection (server/admission.py, server/connection_limits.py):
     max_connections_per_user: int = _SHIPPED.max_connections_per_user
+    connections_per_address_per_s: float = _SHIPPED.connections_per_address_per_s
+    connection_burst_per_address: int = _SHIPPED.connection_burst_per_address
+    address_table: int = _SHIPPED.address_table
     max_in_flight: int = _SHIPPED.max_in_flight
     max_in_flight_per_raid: int = _SHIPPED.max_in_flight_per_raid
     max_in_flight_per_connection: int = _SHIPPED.max_in_flight_per_connection
+    max_tasks_per_connection: int = _SHIPPED.max_tasks_per_connection
+    reply_bytes_per_message: int = _SHIPPED.reply_bytes_per_message
     overload_retry_after_s: float = _SHIPPED.overload_retry_after_s
 
     @classmethod
@@ -105,12 +111,21 @@ class GatewayConfig:
             compression=config.compression,
             hello_timeout_s=config.hello_timeout_s,
             max_connections_per_user=config.max_connections_per_user,
+            connections_per_address_per_s=config.connections_per_address_per_s,
+            connection_burst_per_address=config.connection_burst_per_address,
+            address_table=config.address_table,
             max_in_flight=config.max_in_flight,
             max_in_flight_per_raid=config.max_in_flight_per_raid,
             max_in_flight_per_connection=config.max_in_flight_per_connection,
+            max_tasks_per_connection=config.max_tasks_per_connection,
+            reply_bytes_per_message=config.reply_bytes_per_message,
             overload_retry_after_s=config.overload_retry_after_s,
         )
 
+
+STALL_LIMIT_S = 20.0
+"""How long a client may take none of its output before it is closed with 1013, when the
+keepalive is off (``ping_timeout_s = 0``); otherwise ``ping_timeout_s``."""
 
 RaidServiceProtocol = RaidApi
 """What the gateway needs from the raids: the plain-data interface of actors/api.py."""
@@ -161,7 +176,13 @@ class Gateway:
         cfg = self.config
         bucket = TokenBucket(cfg.messages_per_s, cfg.message_burst, time.monotonic())
         session = Session(
-            connection, bucket=bucket, max_pending_bytes=cfg.max_pending_bytes, metrics=self.metrics
+            connection,
+            bucket=bucket,
+            max_pending_bytes=cfg.max_pending_bytes,
+            metrics=self.metrics,
+            # A client that takes none of its output for as long as a ping may go unanswered
+            # is as gone as one that does not answer pings.
+            stall_limit_s=cfg.ping_timeout_s if cfg.ping_timeout_s > 0 else STALL_LIMIT_S,
         )
         session.start()
         self._sessions.add(session)
@@ -169,12 +190,24 @@ class Gateway:
         self.metrics.connections.inc()
         logger.debug("connected", extra=session.log_extra)  # the access line says it at INFO
         in_flight: set[asyncio.Task[None]] = set()
+        reads_ahead = cfg.max_tasks_per_connection
         loop = asyncio.get_running_loop()
         unauthenticated = loop.call_later(cfg.hello_timeout_s, self._hello_overdue, session)
         caller = Caller()  # every request task of this connection inherits it (deadlines.py)
         CURRENT_CALLER.set(caller)
         try:
             async for data in connection:
+                if session.backed_up:
+                    # Backpressure: a client that does not read its replies gets no more
+                    # work done for it; its requests wait in its own TCP buffer.
+                    await session.until_drained()
+                if session.closing:
+                    break  # closed by us (1008, 1013, shutdown): no reply would be sent
+                if len(in_flight) >= reads_ahead:
+                    # Requests answered by a task (all but strikes) may be large: at most
+                    # this many run per connection, so a burst of them cannot bury the
+                    # socket before backpressure sees the first reply.
+                    await asyncio.wait(set(in_flight), return_when=asyncio.FIRST_COMPLETED)
                 task = await self._on_frame(session, data)
                 if task is not None:
                     in_flight.add(task)
@@ -279,7 +312,13 @@ class Gateway:
         try:
             fields = await self._dispatch(session, rid, req)
             if fields is not None:
-                session.push({"op": f"{req.op}.ok", "rid": rid, **fields})
+                frame = encode_frame({"op": f"{req.op}.ok", "rid": rid, **fields}, session.format)
+                session.push(frame)
+                # A large reply costs the rate limit one message per reply_bytes_per_message:
+                # replies, not requests, are what a client can make expensive.
+                extra = len(frame) // self.config.reply_bytes_per_message
+                if extra:
+                    session.bucket.charge(extra, time.monotonic())
         except RaidError as exc:
             self._push_error(session, rid, exc, op=req.op, raid=getattr(req, "raid_id", None))
             if isinstance(exc, TooManyConnections):
@@ -412,11 +451,18 @@ async def serve(
     (graceful, per session) and then ``server.close(); await server.wait_closed()``.
     """
     cfg = gateway.config
+    gate = AddressGate(
+        cfg.connections_per_address_per_s,
+        cfg.connection_burst_per_address,
+        cfg.address_table,
+        on_refused=gateway.metrics.requests_shed.labels(limit="connections_per_address").inc,
+    )
     return await websockets.asyncio.server.serve(
         gateway.handle,
         host,
         port,
         sock=sock,
+        create_connection=gated(gate),  # past the gate: HTTP 429 before any handshake
         process_request=http_handler,
         process_response=log_access,
         compression="deflate" if cfg.compression else None,

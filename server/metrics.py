@@ -20,6 +20,7 @@ SHED_LIMITS = (
     "max_in_flight_per_raid",
     "max_in_flight_per_connection",
     "max_connections_per_user",
+    "connections_per_address",  # refused before the handshake (server/address_gate.py)
 )
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)

@@ -33,3 +33,12 @@ class TokenBucket:
             self._tokens -= 1
             return None
         return math.ceil((1 - self._tokens) / self.rate * 1000) / 1000
+
+    def charge(self, tokens: float, now: float) -> None:
+        """Take ``tokens`` more for work already done (a large reply), into debt if need be:
+        later messages wait until the bucket is positive again. The debt is capped at one
+        burst, so no single charge shuts a connection out for longer than ``burst / rate``."""
+        elapsed = max(0.0, now - self._updated)
+        self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+        self._updated = max(self._updated, now)
+        self._tokens = max(-self.burst, self._tokens - tokens)

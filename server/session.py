@@ -63,6 +63,7 @@ class Session:
         bucket: TokenBucket,
         max_pending_bytes: int,
         metrics: Metrics,
+        stall_limit_s: float = 20.0,
     ) -> None:
         self.connection = connection  # the websockets connection the outbox writes to
         self.session_id = connection.id.hex  # also websockets' connection id, for logs
@@ -75,9 +76,15 @@ class Session:
         self._queue: collections.deque[Frame] = collections.deque()  # frames not yet sent
         self._pending_bytes = 0  # bytes queued plus the frame being sent
         self._wakeup = asyncio.Event()  # set when the writer has something to do
+        self._drained = asyncio.Event()  # set while nothing waits in the queue
+        self._drained.set()
         self._closing = False  # no more pushes are accepted
         self._writer: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
+        self.stall_limit_s = stall_limit_s  # backed up with no progress this long: 1013
+        self._stall_timer: asyncio.TimerHandle | None = None
+        self._stall_mark = 0  # bytes the socket had taken when the stall timer was armed
+        self._written = 0  # bytes handed to the transport so far
 
     def __repr__(self) -> str:
         return f"Session({self.session_id}, user={self.user_id!r})"
@@ -95,6 +102,25 @@ class Session:
     def closing(self) -> bool:
         """True once the session accepts no more frames."""
         return self._closing
+
+    @property
+    def backed_up(self) -> bool:
+        """The client is not keeping up: frames wait in the outbox or the socket's buffer is
+        past its high-water mark. The gateway reads no more requests until it drains."""
+        return bool(self._queue) or self.connection.paused
+
+    async def until_drained(self) -> None:
+        """Wait until the client has taken what was sent, or the session is closing (a client
+        that takes nothing is closed by the stall watch, ``_check_stall``)."""
+        connection = self.connection
+        while not self._closing and self.backed_up:
+            if self._queue:
+                await self._drained.wait()
+                continue
+            try:
+                await connection.drain()  # until resumed, or the connection is lost
+            except (ConnectionClosed, OSError):
+                return
 
     @property
     def log_extra(self) -> dict[str, Any]:
@@ -127,7 +153,10 @@ class Session:
             return False
         self._queue.append(frame)
         self._pending_bytes += len(frame)
+        self._drained.clear()
         self._wakeup.set()
+        if self._stall_timer is None:
+            self._arm_stall_watch()
         return True
 
     def push_event(self, frames_by_format: FramesByFormat) -> bool:
@@ -162,6 +191,9 @@ class Session:
 
     async def aclose(self) -> None:
         """Release the session once its connection is over; queued frames are dropped."""
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
         self._drop_queue()
         self._closing = True
         tasks = [task for task in (self._writer, self._close_task) if task is not None]
@@ -171,6 +203,7 @@ class Session:
             await asyncio.wait(tasks)
 
     def _drop_queue(self) -> None:
+        self._drained.set()
         if self._queue:
             self._metrics.events_dropped.inc(len(self._queue))
             self._pending_bytes -= sum(len(frame) for frame in self._queue)
@@ -207,6 +240,7 @@ class Session:
         protocol = connection.protocol
         while True:
             if not self._queue:
+                self._drained.set()
                 if self._closing:
                     return
                 self._wakeup.clear()
@@ -269,6 +303,9 @@ class Session:
         if pending:
             self._write_out_chunks(pending)
         self.connection.transport.write(wire)
+        self._written += len(wire)
+        if self.connection.paused and self._stall_timer is None:
+            self._arm_stall_watch()
 
     def _write_out(self) -> None:
         """Hand the protocol's outgoing bytes to the socket in one write (one syscall for a
@@ -280,6 +317,9 @@ class Session:
         data = b"".join(chunks)
         if data:
             transport.write(data)
+            self._written += len(data)
+            if self.connection.paused and self._stall_timer is None:
+                self._arm_stall_watch()
         if not all(chunks):
             # An empty chunk is websockets' end-of-stream marker (as in its send_data).
             if transport.can_write_eof():
@@ -288,6 +328,7 @@ class Session:
                 transport.close()
 
     async def _send_one(self, frame: Frame) -> bool:
+        self._written += len(frame)  # the payload: close enough for the stall watch
         try:
             await self.connection.send(frame)
         except ConnectionClosed:
@@ -296,6 +337,33 @@ class Session:
         finally:
             self._pending_bytes -= len(frame)
         return True
+
+    def _socket_took(self) -> int:
+        """Bytes the socket has taken from this session so far (not left in its buffer)."""
+        return self._written - self.connection.transport.get_write_buffer_size()
+
+    def _arm_stall_watch(self) -> None:
+        self._stall_mark = self._socket_took()
+        self._stall_timer = asyncio.get_running_loop().call_later(
+            self.stall_limit_s, self._check_stall
+        )
+
+    def _check_stall(self) -> None:
+        """Backed up for ``stall_limit_s``: on with the watch if the client took anything
+        meanwhile, else close it with 1013. The keepalive cannot catch such a client: its ping
+        waits behind the very output the client does not read."""
+        self._stall_timer = None
+        if self._closing or not self.backed_up:
+            return
+        if self._socket_took() > self._stall_mark:
+            self._arm_stall_watch()  # slow, but reading
+            return
+        logger.warning(
+            "client is not reading: closing with 1013",
+            extra={**self.log_extra, "pending_bytes": self._pending_bytes},
+        )
+        self._metrics.events_dropped.inc()
+        self._begin_close(CloseCode.TRY_AGAIN_LATER, "client too slow", flush=False)
 
     def _lost(self) -> None:
         self._metrics.events_dropped.inc()

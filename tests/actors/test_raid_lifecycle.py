@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -119,8 +119,8 @@ class SlowRosterReads(Database):
     hold: asyncio.Event | None = None
     read: asyncio.Event | None = None
 
-    async def get_user_characters(self, user_id: str) -> list[CharacterRow]:
-        rows = await super().get_user_characters(user_id)
+    async def get_users_characters(self, user_ids: Sequence[str]) -> dict[str, list[CharacterRow]]:
+        rows = await super().get_users_characters(user_ids)
         if self.hold is not None and self.read is not None:
             self.read.set()
             await self.hold.wait()

@@ -26,10 +26,13 @@ from tests.timeouts import TIMEOUT
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-secret-0123456789"
 
+# Every test client comes from 127.0.0.1: the per-address connection limit is off here
+# (tests/server_units/test_connection_limits.py and the abuse soak test it).
 TEST_CONFIG = """
 [server]
 messages_per_s = 2000
 message_burst = 2000
+connections_per_address_per_s = 0
 ping_interval_s = 5
 ping_timeout_s = 5
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from persistence.database import Database
+from persistence.database import MAX_USERS_PER_READ, Database
 from persistence.errors import DuplicateRaid, RosterConflict
 from tests.persistence.helpers import character, raid_row
 
@@ -111,3 +111,27 @@ async def test_writes_are_visible_to_a_new_process_connection(db: Database, db_p
             ("raid-1", '{"total_hp":1000000}')
         ]
     conn.close()
+
+
+async def test_several_users_characters_are_read_in_one_read(db: Database) -> None:
+    await db.upsert_characters(
+        [character("c2", "u1"), character("c1", "u1"), character("c9", "u2")]
+    )
+    found = await db.get_users_characters(["u2", "nobody", "u1"])
+    assert found == {
+        "u2": [character("c9", "u2")],
+        "nobody": [],
+        "u1": [character("c1", "u1"), character("c2", "u1")],
+    }
+    with pytest.raises(ValueError, match="at most"):
+        await db.get_users_characters([f"u{n}" for n in range(MAX_USERS_PER_READ + 1)])
+
+
+async def test_names_and_tags_with_json_characters_survive_the_one_row_read(
+    db: Database,
+) -> None:
+    odd = dataclasses.replace(
+        character("c1", "u1"), name='Ay"la \\ ☃', tags=('fi"re', "ü"), stats={"power": 10**9}
+    )
+    await db.upsert_characters([odd])
+    assert await db.get_user_characters("u1") == [odd]

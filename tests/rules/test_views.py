@@ -6,8 +6,12 @@ import random
 from dataclasses import replace
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from raid.config import Action, Rules
 from raid.leaderboard import Leaderboards
+from raid.limits import MAX_STAT
 from raid.models import RaidState
 from raid.scoring import ScoringContext
 from raid.strike import Breakthrough, Retaliation, StrikeResult, apply_strike, decide_strike
@@ -201,3 +205,24 @@ def test_analyze_report_has_points(rules: Rules, state: RaidState) -> None:
     cmd = command("u1", ["c"], ROSTER, action=Action.ANALYZE)
     report = strike_report(decide_strike(rules, state, ctx, cmd, START, random.Random(0)))
     assert (report["action"], report["damage"], report["analysis_points"]) == ("analyze", 0, 1)
+
+
+@given(
+    stats=st.lists(st.integers(0, MAX_STAT), min_size=3, max_size=3),
+    curses=st.sets(st.sampled_from(["suppress_fire", "cap2", "drain_power"]), max_size=3),
+)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_team_options_contributions_are_the_exact_ones_rounded(
+    rules: Rules, state: RaidState, stats: list[int], curses: set[str]
+) -> None:
+    """The view's float and numerator are the scoring context's exact contribution (the
+    state is only read, so sharing the fixture across examples is safe)."""
+    state.boss.active_curses = tuple(c for c in sorted(curses) if c in rules.curses)
+    ctx = ScoringContext.build(rules, state.boss)
+    power, endurance, agility = stats
+    member = char("x", {"fire"}, power=power, endurance=endurance, agility=agility)
+    (row,) = team_options_view(state, ctx, roster(member), "u1", START)["characters"]
+    assert row["contribution"] == float(ctx.contribution(member))
+    assert row["contribution_num"] == str(ctx.contribution_num(member))

@@ -42,6 +42,7 @@ class TinyService:
 
     def __init__(self) -> None:
         self.release_slow_strike = asyncio.Event()  # a strike with strike_id "slow" waits on it
+        self.release_slow_hub = asyncio.Event()  # raid.hub of raid "slow" waits on it
         self._tasks: set[asyncio.Task[None]] = set()  # strikes answered through callbacks
         self.subscribed: list[str] = []  # subscriber ids, in subscription order
         self.closed: list[str] = []  # subscribers reported gone, in order
@@ -56,6 +57,9 @@ class TinyService:
         return {"raids": [{"raid_id": "r1", "name": "Leviathan", "status": "active"}]}
 
     async def hub(self, user_id: str, raid_id: str) -> dict[str, Any]:
+        if raid_id == "slow":
+            await self.release_slow_hub.wait()
+            return {"raid": {"raid_id": raid_id}, "me": {"user_id": user_id}}
         if raid_id != "r1":
             raise Rejection(ErrorCode.UNKNOWN_RAID, f"no raid {raid_id}")
         return {"raid": {"raid_id": raid_id}, "me": {"user_id": user_id}}
@@ -74,6 +78,8 @@ class TinyService:
         self.closed.append(subscriber_id)
 
     async def team_options(self, user_id: str, raid_id: str) -> dict[str, Any]:
+        if raid_id == "big":  # a reply of about BIG_REPLY_BYTES
+            return {"max_team_size": 6, "characters": [{"name": "x" * 1000}] * 8}
         return {"max_team_size": 6, "characters": []}
 
     async def strike(
