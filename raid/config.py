@@ -85,6 +85,8 @@ class ServerConfig:
     """Requests of one connection that run at once; past it they answer ``unavailable``."""
     max_tasks_per_connection: int
     reply_bytes_per_message: int
+    socket_send_buffer: int
+    """SO_SNDBUF of each client connection (bytes); 0 keeps the system's autotuning."""
     """A reply this large costs the rate limit one more message per this many bytes."""
     """Requests other than strikes one connection runs at once; the next one is not read
     until one of them is answered (replies can be large: backpressure must see them)."""
@@ -564,6 +566,7 @@ def _server(node: _Node) -> ServerConfig:
         "max_in_flight_per_connection",
         "max_tasks_per_connection",
         "reply_bytes_per_message",
+        "socket_send_buffer",
         "overload_retry_after_s",
     )
     return ServerConfig(
@@ -589,8 +592,18 @@ def _server(node: _Node) -> ServerConfig:
         max_in_flight_per_connection=node.integer("max_in_flight_per_connection", 1),
         max_tasks_per_connection=node.integer("max_tasks_per_connection", 1),
         reply_bytes_per_message=node.integer("reply_bytes_per_message", 1024),
+        socket_send_buffer=_send_buffer(node),
         overload_retry_after_s=node.number("overload_retry_after_s", 0.001, 3600),
     )
+
+
+def _send_buffer(node: _Node) -> int:
+    size = node.integer("socket_send_buffer", 0, 2**30)
+    if 0 < size < 4096:
+        raise node.error(
+            "socket_send_buffer", f"must be 0 (the system's) or at least 4096, not {size}"
+        )
+    return size
 
 
 def _persistence(node: _Node) -> PersistenceConfig:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import math
+import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -125,10 +126,13 @@ class GatedConnection(ServerConnection):
     """
 
     gate: ClassVar[AddressGate]
+    send_buffer: ClassVar[int]  # SO_SNDBUF of admitted connections; 0: the system's
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         wait = self.gate.admit(transport.get_extra_info("peername"))
         if wait is None:
+            if self.send_buffer:
+                _set_send_buffer(transport, self.send_buffer)
             super().connection_made(transport)
             return
         self.__class__ = _RefusedConnection
@@ -158,6 +162,16 @@ class _RefusedConnection(GatedConnection):
         pass
 
 
-def gated(gate: AddressGate) -> type[GatedConnection]:
-    """The connection class for a server whose new connections pass ``gate``."""
-    return type("GatedConnection", (GatedConnection,), {"gate": gate})
+def gated(gate: AddressGate, send_buffer: int = 0) -> type[GatedConnection]:
+    """The connection class for a server whose new connections pass ``gate``, with a kernel
+    send buffer of ``send_buffer`` bytes (0: the system's autotuning)."""
+    return type("GatedConnection", (GatedConnection,), {"gate": gate, "send_buffer": send_buffer})
+
+
+def _set_send_buffer(transport: asyncio.BaseTransport, size: int) -> None:
+    """A bounded kernel send buffer: a client that stops reading fills it after ``size``
+    bytes (not the megabytes Linux autotunes to), so backpressure and the stall watch
+    (server/session.py) see it early and the server stops working for it."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)

@@ -94,6 +94,7 @@ class GatewayConfig:
     max_in_flight_per_connection: int = _SHIPPED.max_in_flight_per_connection
     max_tasks_per_connection: int = _SHIPPED.max_tasks_per_connection
     reply_bytes_per_message: int = _SHIPPED.reply_bytes_per_message
+    socket_send_buffer: int = _SHIPPED.socket_send_buffer
     overload_retry_after_s: float = _SHIPPED.overload_retry_after_s
 
     @classmethod
@@ -119,6 +120,7 @@ class GatewayConfig:
             max_in_flight_per_connection=config.max_in_flight_per_connection,
             max_tasks_per_connection=config.max_tasks_per_connection,
             reply_bytes_per_message=config.reply_bytes_per_message,
+            socket_send_buffer=config.socket_send_buffer,
             overload_retry_after_s=config.overload_retry_after_s,
         )
 
@@ -462,7 +464,8 @@ async def serve(
         host,
         port,
         sock=sock,
-        create_connection=gated(gate),  # past the gate: HTTP 429 before any handshake
+        # Past the gate: HTTP 429 before any handshake.
+        create_connection=gated(gate, cfg.socket_send_buffer),
         process_request=http_handler,
         process_response=log_access,
         compression="deflate" if cfg.compression else None,

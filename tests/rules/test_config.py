@@ -482,6 +482,18 @@ ERRORS: list[tuple[str, str, str, str]] = [
     ("port_too_big", "[server]\nport = 70000", "server.port", "70000 is above the maximum 65535"),
     ("host_empty", '[server]\nhost = ""', "server.host", "must be a non-empty string, not str"),
     (
+        "send_buffer_tiny",
+        "[server]\nsocket_send_buffer = 100",
+        "server.socket_send_buffer",
+        "must be 0 (the system's) or at least 4096, not 100",
+    ),
+    (
+        "address_rate_negative",
+        "[server]\nconnections_per_address_per_s = -1",
+        "server.connections_per_address_per_s",
+        "-1 is below the minimum 0",
+    ),
+    (
         "compression_int",
         "[server]\ncompression = 1",
         "server.compression",

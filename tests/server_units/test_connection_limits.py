@@ -154,11 +154,16 @@ async def test_a_reading_client_is_not_cut_by_the_stall_watch() -> None:
                 await asyncio.sleep(0.001)  # a slow reader, but a reader
 
         reader = asyncio.create_task(read_all())
-        for _ in range(count):
-            session.push_event(frames)
-            await asyncio.sleep(0)
+        backed_up = 0
         async with asyncio.timeout(TIMEOUT * 3):
+            for _ in range(count):
+                session.push_event(frames)
+                await asyncio.sleep(0)
+                if session.backed_up:  # the stall watch is armed: the reader must keep it off
+                    backed_up += 1
+                    await session.until_drained()
             await reader
+        assert backed_up > 0, "the socket never filled: the watch was not exercised"
         assert not session.closing
 
 
@@ -188,3 +193,12 @@ async def test_a_connection_runs_at_most_max_tasks_requests_and_reads_no_further
         srv.service.release_slow_hub.set()
         replies = {(await recv(ws))["rid"] for _ in range(2)}
         assert replies == {1, 2}
+
+
+async def test_client_connections_get_the_configured_send_buffer() -> None:
+    async with run_server(socket_send_buffer=65536) as srv, client(srv) as ws:
+        await hello(ws)
+        session = srv.session_of("alice")
+        sock = session.connection.transport.get_extra_info("socket")
+        # Linux doubles the value asked for (bookkeeping); autotuning would be far larger.
+        assert 65536 <= sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * 65536
