@@ -9,6 +9,7 @@ in a file that says what it does:
                           shadow state, status changes
 - actors/snapshots.py     snapshot scheduling
 - actors/rosters.py       the roster cache
+- actors/strike_id_lookups.py  journal lookups of possibly repeated strike_ids, batched
 - actors/calls.py         requests to actors and their deadlines
 
 and a clock drives raid status changes, hp coalescing, idle PlayerActor eviction and the
@@ -60,6 +61,7 @@ from actors.raids import CharacterGrant, create_raid, validate_grants
 from actors.rosters import RosterCache
 from actors.snapshots import SnapshotScheduler
 from actors.snapshotter import Snapshotter
+from actors.strike_id_lookups import StrikeIdLookups
 from actors.supervision import LiveRaid, RaidSupervisor
 from persistence.database import Database
 from persistence.errors import JournalWriteFailed, RosterConflict
@@ -130,6 +132,7 @@ class RaidService:
         self.clock = clock  # wall clock (unix seconds) handed to the rules as ``now``
         self.sink: EventSink | None = None  # where events go (the gateway attaches it)
         self.rosters = RosterCache(db, config.actors.roster_cache)
+        self.strike_ids = StrikeIdLookups(db)  # journal lookups of possible older repeats
         self.players = PlayerPool(
             config.actors.max_player_actors,
             config.actors.player_idle_s,
@@ -474,10 +477,11 @@ class RaidService:
     ) -> dict[str, Any] | StrikeOutcome | DuplicateStrike:
         """A strike_id older than the player's window in memory: the journal's index says
         whether it is a repeat (its report) or new (decided by the RaidActor, ``checked``)."""
-        record = await self.db.get_strike_log_by_strike_id(
-            live.raid_id, command.user_id, command.strike_id
-        )
-        if record is not None:
+        seq = await self.strike_ids.seq_of(live.raid_id, command.user_id, command.strike_id)
+        if seq is not None:
+            record = await self.db.get_strike_log(live.raid_id, seq)
+            if record is None:  # rolled back by an operator restore since the lookup
+                raise Unavailable("that strike's report cannot be read right now; try again")
             return strike_report(result_from_dict(orjson.loads(record.result_json)))
         answer = await self._call(
             live.inbox.send, lambda reply: StrikeRequest(command, now, reply, checked=True)

@@ -22,6 +22,8 @@ from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import orjson
+
 from persistence import rows, timeline
 from persistence.connections import ConnectionPool
 from persistence.errors import (
@@ -317,6 +319,24 @@ class Database:
             "ORDER BY l.seq LIMIT 1",
             (raid_id, user_id, strike_id),
         )
+
+    async def find_strike_ids(
+        self, raid_id: str, wanted: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], int]:
+        """The seq of each ``(user_id, strike_id)`` of ``wanted`` the raid's journal holds
+        (not rolled back), in one read of one row (``ONE_STEP_READS``): an index probe per
+        pair, and usually none found. At most ``MAX_STRIKE_IDS_PER_READ`` pairs."""
+        if len(wanted) > MAX_STRIKE_IDS_PER_READ:
+            raise ValueError(
+                f"{len(wanted)} strike_ids in one read; at most {MAX_STRIKE_IDS_PER_READ}"
+            )
+        if not wanted:
+            return {}
+        sql = rows.strike_ids_as_one_row(len(wanted))
+        params = [value for pair in wanted for value in pair]
+        async with self._pool.reading() as conn, conn.execute(sql, (*params, raid_id)) as cursor:
+            (text,) = await cursor.fetchone() or ("[]",)
+        return {(user_id, strike_id): seq for user_id, strike_id, seq in orjson.loads(text)}
 
     async def _one_strike(self, where: str, params: tuple[object, ...]) -> StrikeRecord | None:
         async with self._pool.reading() as conn:
@@ -626,6 +646,9 @@ actor threads each step then waits up to a switch interval to get it back, which
 100-row commit take 15 ms instead of 1 ms. A multi-row INSERT inserts up to 64 rows per step.
 """
 
+
+MAX_STRIKE_IDS_PER_READ = 500
+"""Strike_ids in one ``find_strike_ids`` (two bound parameters each)."""
 
 MAX_USERS_PER_READ = 500
 """Users in one ``get_users_characters`` (SQLite allows 32,766 bound parameters)."""

@@ -83,6 +83,19 @@ def characters_from_one_row(text: str, user_ids: Sequence[str]) -> dict[str, lis
     return found
 
 
+def strike_ids_as_one_row(pairs: int) -> str:
+    """The seq of each of ``pairs`` ``(user_id, strike_id)`` a raid's journal holds, as one
+    JSON array in one row; parameters: the pairs, then the raid_id. The join probes the
+    ``raid_strike_logs_strike_id`` index once per pair (a plain ``IN`` scans the raid)."""
+    values = ", ".join(["(?, ?)"] * pairs)
+    return (
+        f"WITH wanted(user_id, strike_id) AS (VALUES {values}) "
+        "SELECT json_group_array(json_array(l.user_id, l.strike_id, l.seq)) "
+        "FROM wanted AS w CROSS JOIN raid_strike_logs AS l ON l.raid_id = ? "
+        "AND l.user_id = w.user_id AND l.strike_id = w.strike_id AND l.rolled_back = 0"
+    )
+
+
 def character_from_row(row: Row) -> CharacterRow:
     return CharacterRow(
         character_id=row[0],

@@ -7,7 +7,8 @@ import sqlite3
 
 import pytest
 
-from persistence.database import Database
+from persistence import rows
+from persistence.database import MAX_STRIKE_IDS_PER_READ, Database
 from tests.persistence.helpers import grant, raid_row, strike
 
 
@@ -111,3 +112,35 @@ async def test_strike_rewards_cannot_be_journaled_as_claims(db: Database, raid_i
 async def test_an_empty_append_does_nothing(db: Database, raid_id: str) -> None:
     await db.add_raid_strike_logs([])
     assert await db.get_raid_strike_logs_by_raid(raid_id) == []
+
+
+async def test_strike_ids_are_found_many_at_once_through_the_index(
+    db: Database, raid_id: str
+) -> None:
+    await db.create_boss_raid(raid_row("raid-2"))
+    await db.add_raid_strike_logs(
+        [
+            strike(raid_id, 1, user_id="u1", strike_id="abc"),
+            strike(raid_id, 2, user_id="u2", strike_id="abc"),
+            strike("raid-2", 1, user_id="u1", strike_id="other-raid"),
+        ]
+    )
+    wanted = [("u1", "abc"), ("u2", "abc"), ("u1", "zzz"), ("u1", "other-raid")]
+    assert await db.find_strike_ids(raid_id, wanted) == {("u1", "abc"): 1, ("u2", "abc"): 2}
+    assert await db.find_strike_ids(raid_id, []) == {}
+    with pytest.raises(ValueError, match="at most"):
+        await db.find_strike_ids(
+            raid_id, [("u", str(n)) for n in range(MAX_STRIKE_IDS_PER_READ + 1)]
+        )
+    # Each pair is an index probe, whatever the size of the raid's journal.
+    plan = db_plan(db.path, raid_id)
+    assert "USING INDEX raid_strike_logs_strike_id" in plan, plan
+
+
+def db_plan(path: str, raid_id: str) -> str:
+    """The query plan of ``find_strike_ids`` for two pairs."""
+    with sqlite3.connect(path) as conn:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN " + rows.strike_ids_as_one_row(2), ("u", "a", "u", "b", raid_id)
+        )
+        return " | ".join(row[3] for row in plan)
