@@ -35,9 +35,11 @@ T = TypeVar("T")
 # A journal batch touches per-player index pages all over the file (consecutive strikes come
 # from unrelated players). Checkpointing every 10,000 pages (40 MiB of WAL) instead of SQLite's
 # 1,000 writes each hot page back once for several batches rather than once per batch, and a
-# 64 MiB page cache (instead of 2 MiB) keeps those index pages in memory between batches.
+# larger page cache for the writer (``[persistence] page_cache_mib``, 64 MiB by default instead
+# of SQLite's 2 MiB) keeps those index pages in memory between batches. The cache fills as the
+# database grows, so the server's RSS rises by up to that much, then stays.
 WAL_AUTOCHECKPOINT_PRAGMA = "PRAGMA wal_autocheckpoint = 10000"
-CACHE_PRAGMA = "PRAGMA cache_size = -65536"
+DEFAULT_PAGE_CACHE_MIB = 64
 
 SYNCHRONOUS_PRAGMAS = {
     "FULL": "PRAGMA synchronous = FULL",
@@ -46,7 +48,15 @@ SYNCHRONOUS_PRAGMAS = {
 
 
 class ConnectionPool:
-    def __init__(self, path: str, *, synchronous: str, readers: int, busy_timeout_ms: int) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str,
+        readers: int,
+        busy_timeout_ms: int,
+        page_cache_mib: int = DEFAULT_PAGE_CACHE_MIB,
+    ) -> None:
         if synchronous.upper() not in SYNCHRONOUS_PRAGMAS:
             raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         if readers < 1:
@@ -57,6 +67,7 @@ class ConnectionPool:
         self._synchronous_pragma = SYNCHRONOUS_PRAGMAS[synchronous.upper()]
         self._reader_count = readers
         self._timeout_s = busy_timeout_ms / 1000  # sqlite3's busy timeout, in seconds
+        self._page_cache_mib = page_cache_mib  # the writer's SQLite page cache
         self._writer: aiosqlite.Connection | None = None
         self._readers: list[aiosqlite.Connection] = []
         self._write_lock = asyncio.Lock()  # one user of the writer at a time
@@ -190,7 +201,7 @@ class ConnectionPool:
             raise PersistenceError(f"database {self.path} cannot use WAL (journal_mode={mode})")
         await writer.execute(self._synchronous_pragma)
         await writer.execute(WAL_AUTOCHECKPOINT_PRAGMA)
-        await writer.execute(CACHE_PRAGMA)
+        await writer.execute(f"PRAGMA cache_size = -{self._page_cache_mib * 1024}")
         # Off while migrating: rebuilding a table would trip them (schema.upgrade checks them).
         await writer.execute("PRAGMA foreign_keys = OFF")
         upgrade = await schema.upgrade(writer, self.path)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from persistence import rows, timeline
-from persistence.connections import ConnectionPool
+from persistence.connections import DEFAULT_PAGE_CACHE_MIB, ConnectionPool
 from persistence.errors import (
     DuplicatePlayerState,
     DuplicateRaid,
@@ -78,12 +78,14 @@ class Database:
         synchronous: str = "FULL",
         readers: int = 2,
         busy_timeout_ms: int = 5000,
+        page_cache_mib: int = DEFAULT_PAGE_CACHE_MIB,
     ) -> None:
         self._pool = ConnectionPool(
             os.fspath(path),
             synchronous=synchronous,
             readers=readers,
             busy_timeout_ms=busy_timeout_ms,
+            page_cache_mib=page_cache_mib,
         )
         self._schema_upgrade: SchemaUpgrade | None = None  # what connect() migrated, for logs
         self.fence: Fence | None = None
@@ -98,9 +100,16 @@ class Database:
         synchronous: str = "FULL",
         readers: int = 2,
         busy_timeout_ms: int = 5000,
+        page_cache_mib: int = DEFAULT_PAGE_CACHE_MIB,
     ) -> Database:
         """Open (creating or upgrading) the database file at ``path``."""
-        db = cls(path, synchronous=synchronous, readers=readers, busy_timeout_ms=busy_timeout_ms)
+        db = cls(
+            path,
+            synchronous=synchronous,
+            readers=readers,
+            busy_timeout_ms=busy_timeout_ms,
+            page_cache_mib=page_cache_mib,
+        )
         await db.connect()
         return db
 

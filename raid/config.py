@@ -100,6 +100,8 @@ class PersistenceConfig:
     snapshot_interval_s: float
     busy_timeout_ms: int
     journal_max_batch: int
+    page_cache_mib: int
+    """The journal writer's SQLite page cache: RSS rises by up to this as the file grows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -607,7 +609,13 @@ def _send_buffer(node: _Node) -> int:
 
 
 def _persistence(node: _Node) -> PersistenceConfig:
-    node.only("synchronous", "snapshot_interval_s", "busy_timeout_ms", "journal_max_batch")
+    node.only(
+        "synchronous",
+        "snapshot_interval_s",
+        "busy_timeout_ms",
+        "journal_max_batch",
+        "page_cache_mib",
+    )
     sync = node.string("synchronous").upper()
     if sync not in Synchronous.__members__:
         raise node.error("synchronous", f"must be FULL or NORMAL, not {sync!r}")
@@ -616,6 +624,7 @@ def _persistence(node: _Node) -> PersistenceConfig:
         snapshot_interval_s=node.number("snapshot_interval_s", 0.01),
         busy_timeout_ms=node.integer("busy_timeout_ms", 0, 2**31 - 1),
         journal_max_batch=node.integer("journal_max_batch", 1),
+        page_cache_mib=node.integer("page_cache_mib", 1, 65536),
     )
 
 

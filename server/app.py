@@ -83,6 +83,7 @@ async def _serve(config: Config, options: ServeOptions, listening: Callable[[], 
         options.db_path,
         synchronous=config.persistence.synchronous.value,
         busy_timeout_ms=config.persistence.busy_timeout_ms,
+        page_cache_mib=config.persistence.page_cache_mib,
     )
     metrics = Metrics()
     service = RaidService(config, db, metrics)

@@ -163,6 +163,7 @@ def _with_db(
             path,
             synchronous=config.persistence.synchronous.value,
             busy_timeout_ms=config.persistence.busy_timeout_ms,
+            page_cache_mib=config.persistence.page_cache_mib,
         )
         try:
             return await work(db)

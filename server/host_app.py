@@ -115,6 +115,7 @@ async def _serve(config: Config, options: HostOptions) -> int:
         options.db_path,
         synchronous=config.persistence.synchronous.value,
         busy_timeout_ms=config.persistence.busy_timeout_ms,
+        page_cache_mib=config.persistence.page_cache_mib,
     )
     service: RaidService | None = None
     nc: NATS | None = None

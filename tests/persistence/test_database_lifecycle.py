@@ -149,3 +149,13 @@ async def test_set_max_page_count_validates_and_never_goes_below_the_size(db: Da
     effective = await db.set_max_page_count(1)
     assert effective > 1  # SQLite keeps the cap at the current page count
     assert await db.set_max_page_count(effective + 10) == effective + 10
+
+
+async def test_the_writers_page_cache_is_the_configured_size(db_path: Path) -> None:
+    db = await Database.open(db_path, page_cache_mib=3)
+    try:
+        async with db._pool.writing() as writer:  # the pragma is the writer connection's
+            (size,) = next(iter(await writer.execute_fetchall("PRAGMA cache_size")))
+        assert size == -3 * 1024  # negative: KiB, i.e. 3 MiB whatever the page size
+    finally:
+        await db.close()

@@ -482,6 +482,12 @@ ERRORS: list[tuple[str, str, str, str]] = [
     ("port_too_big", "[server]\nport = 70000", "server.port", "70000 is above the maximum 65535"),
     ("host_empty", '[server]\nhost = ""', "server.host", "must be a non-empty string, not str"),
     (
+        "page_cache_zero",
+        "[persistence]\npage_cache_mib = 0",
+        "persistence.page_cache_mib",
+        "0 is below the minimum 1",
+    ),
+    (
         "send_buffer_tiny",
         "[server]\nsocket_send_buffer = 100",
         "server.socket_send_buffer",
