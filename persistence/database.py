@@ -187,9 +187,10 @@ class Database:
         again each time (``ONE_STEP_READS``). At most ``MAX_USERS_PER_READ`` users."""
         if len(user_ids) > MAX_USERS_PER_READ:
             raise ValueError(f"{len(user_ids)} users in one read; at most {MAX_USERS_PER_READ}")
+        padded = rows.padded(list(user_ids))  # a repeated user adds nothing to the result
         async with self._pool.reading() as conn:
-            sql = rows.characters_as_one_row(len(user_ids))
-            async with conn.execute(sql, tuple(user_ids)) as cursor:
+            sql = rows.characters_as_one_row(len(padded))
+            async with conn.execute(sql, padded) as cursor:
                 (text,) = await cursor.fetchone() or ("{}",)
         return rows.characters_from_one_row(text, user_ids)
 
@@ -341,8 +342,9 @@ class Database:
             )
         if not wanted:
             return {}
-        sql = rows.strike_ids_as_one_row(len(wanted))
-        params = [value for pair in wanted for value in pair]
+        padded = rows.padded(list(wanted))  # a repeated pair is found twice: the same key
+        sql = rows.strike_ids_as_one_row(len(padded))
+        params = [value for pair in padded for value in pair]
         async with self._pool.reading() as conn, conn.execute(sql, (*params, raid_id)) as cursor:
             (text,) = await cursor.fetchone() or ("[]",)
         return {(user_id, strike_id): seq for user_id, strike_id, seq in orjson.loads(text)}
@@ -656,10 +658,10 @@ actor threads each step then waits up to a switch interval to get it back, which
 """
 
 
-MAX_STRIKE_IDS_PER_READ = 500
+MAX_STRIKE_IDS_PER_READ = 512
 """Strike_ids in one ``find_strike_ids`` (two bound parameters each)."""
 
-MAX_USERS_PER_READ = 500
+MAX_USERS_PER_READ = 512
 """Users in one ``get_users_characters`` (SQLite allows 32,766 bound parameters)."""
 
 ONE_STEP_READS = """Hot reads return one row built by SQLite (``json_group_array``).

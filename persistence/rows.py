@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -49,6 +49,20 @@ def character_params(row: CharacterRow) -> tuple[object, ...]:
         dump_json(dict(row.stats)),
         dump_json(list(row.tags)),
     )
+
+
+T = TypeVar("T")
+
+
+def padded(items: list[T]) -> list[T]:
+    """``items`` repeated at the end up to the next power of two (at least one item).
+
+    A batched read's SQL has one placeholder per item; padding its length to a power of two
+    keeps the number of distinct statements small. Every connection caches the statements it
+    prepared (128 each), and one per batch size (1 to 512) made the cache, and the server's
+    memory, grow for hours as new sizes came up."""
+    size = 1 << max(0, (len(items) - 1).bit_length())
+    return items + [items[-1]] * (size - len(items)) if items else items
 
 
 def characters_as_one_row(users: int) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from persistence import rows
 from persistence.database import MAX_USERS_PER_READ, Database
 from persistence.errors import DuplicateRaid, RosterConflict
 from tests.persistence.helpers import character, raid_row
@@ -135,3 +136,13 @@ async def test_names_and_tags_with_json_characters_survive_the_one_row_read(
     )
     await db.upsert_characters([odd])
     assert await db.get_user_characters("u1") == [odd]
+
+
+def test_batched_reads_pad_to_a_power_of_two() -> None:
+    """Few distinct statement sizes: each connection caches the statements it prepared."""
+    assert rows.padded([]) == []
+    assert rows.padded(["a"]) == ["a"]
+    assert rows.padded(["a", "b", "c"]) == ["a", "b", "c", "c"]
+    assert len(rows.padded(list(range(300)))) == 512
+    sizes = {len(rows.padded(list(range(n)))) for n in range(1, MAX_USERS_PER_READ + 1)}
+    assert sizes == {2**k for k in range(10)}
