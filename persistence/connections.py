@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar, cast
 
@@ -194,9 +195,24 @@ class ConnectionPool:
     async def _connect(self) -> aiosqlite.Connection:
         return await aiosqlite.connect(self.path, isolation_level=None, timeout=self._timeout_s)
 
+    async def _journal_mode_wal(self, writer: aiosqlite.Connection) -> str:
+        """Switch to WAL; the journal mode in effect after it.
+
+        Switching needs the file to itself: SQLite answers ``SQLITE_BUSY`` at once, without
+        its busy handler, while another process opens the same old file (two servers
+        starting together); retried until the busy timeout, like any other lock wait."""
+        deadline = time.monotonic() + self._timeout_s
+        while True:
+            try:
+                rows = list(await writer.execute_fetchall("PRAGMA journal_mode = WAL"))
+                return str(rows[0][0])
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorname != "SQLITE_BUSY" or time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(0.01)
+
     async def _prepare_writer(self, writer: aiosqlite.Connection) -> SchemaUpgrade:
-        rows = list(await writer.execute_fetchall("PRAGMA journal_mode = WAL"))
-        mode = str(rows[0][0])
+        mode = await self._journal_mode_wal(writer)
         if mode.lower() != "wal":
             raise PersistenceError(f"database {self.path} cannot use WAL (journal_mode={mode})")
         await writer.execute(self._synchronous_pragma)
