@@ -25,10 +25,7 @@ class TokenBucket:
         The wait is rounded up to the millisecond, so it is never 0: a client that waits as
         told is then allowed.
         """
-        # A clock that steps backwards must not mint tokens nor make anyone wait forever.
-        elapsed = max(0.0, now - self._updated)
-        self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
-        self._updated = max(self._updated, now)
+        self._refill(now)
         if self._tokens >= 1:
             self._tokens -= 1
             return None
@@ -38,7 +35,11 @@ class TokenBucket:
         """Take ``tokens`` more for work already done (a large reply), into debt if need be:
         later messages wait until the bucket is positive again. The debt is capped at one
         burst, so no single charge shuts a connection out for longer than ``burst / rate``."""
+        self._refill(now)
+        self._tokens = max(-self.burst, self._tokens - tokens)
+
+    def _refill(self, now: float) -> None:
+        # A clock that steps backwards must not mint tokens nor make anyone wait forever.
         elapsed = max(0.0, now - self._updated)
         self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
         self._updated = max(self._updated, now)
-        self._tokens = max(-self.burst, self._tokens - tokens)

@@ -144,12 +144,7 @@ class Session:
             return True
         # JSON frames are ASCII (ensure_ascii), so len() is their size in bytes.
         if self._pending_bytes + len(frame) > self.max_pending_bytes:
-            logger.warning(
-                "client is not reading: closing with 1013",
-                extra={**self.log_extra, "pending_bytes": self._pending_bytes},
-            )
-            self._metrics.events_dropped.inc()
-            self._begin_close(CloseCode.TRY_AGAIN_LATER, "client too slow", flush=False)
+            self._too_slow()
             return False
         self._queue.append(frame)
         self._pending_bytes += len(frame)
@@ -302,10 +297,7 @@ class Session:
         pending = self.connection.protocol.data_to_send()
         if pending:
             self._write_out_chunks(pending)
-        self.connection.transport.write(wire)
-        self._written += len(wire)
-        if self.connection.paused and self._stall_timer is None:
-            self._arm_stall_watch()
+        self._write_bytes(wire)
 
     def _write_out(self) -> None:
         """Hand the protocol's outgoing bytes to the socket in one write (one syscall for a
@@ -316,10 +308,7 @@ class Session:
         transport = self.connection.transport
         data = b"".join(chunks)
         if data:
-            transport.write(data)
-            self._written += len(data)
-            if self.connection.paused and self._stall_timer is None:
-                self._arm_stall_watch()
+            self._write_bytes(data)
         if not all(chunks):
             # An empty chunk is websockets' end-of-stream marker (as in its send_data).
             if transport.can_write_eof():
@@ -337,6 +326,13 @@ class Session:
         finally:
             self._pending_bytes -= len(frame)
         return True
+
+    def _write_bytes(self, data: bytes) -> None:
+        """Hand bytes to the transport, counted for the stall watch (armed once they fill it)."""
+        self.connection.transport.write(data)
+        self._written += len(data)
+        if self.connection.paused and self._stall_timer is None:
+            self._arm_stall_watch()
 
     def _socket_took(self) -> int:
         """Bytes the socket has taken from this session so far (not left in its buffer)."""
@@ -358,6 +354,10 @@ class Session:
         if self._socket_took() > self._stall_mark:
             self._arm_stall_watch()  # slow, but reading
             return
+        self._too_slow()
+
+    def _too_slow(self) -> None:
+        """Close a client that does not read (outbox over its cap, or no progress): 1013."""
         logger.warning(
             "client is not reading: closing with 1013",
             extra={**self.log_extra, "pending_bytes": self._pending_bytes},
