@@ -58,14 +58,22 @@ class BatchSender:
         self._scheduled = False
         if not batch:
             return
-        try:
-            self.ref.tell(Batch(tuple(batch)))
-            self.batches += 1
-        except InboxFull as full:
-            shed(batch, full)
-        except pykka.ActorDeadError:
-            for message in batch:
-                self.on_dead(message)
+        while batch:
+            try:
+                self.ref.tell(Batch(tuple(batch)))
+                self.batches += 1
+                return
+            except InboxFull as full:
+                room = full.limit - full.queued  # a batch bigger than the room: admit what fits
+                if room <= 0 or room >= len(batch):
+                    shed(batch, full)
+                    return
+                shed(batch[room:], full)
+                batch = batch[:room]
+            except pykka.ActorDeadError:
+                for message in batch:
+                    self.on_dead(message)
+                return
 
 
 def shed(batch: list[Any], full: InboxFull) -> None:

@@ -130,12 +130,14 @@ class RaidSupervisor:
             raise not_found(raid_id)
         return loaded
 
-    async def load(self, raid_id: str) -> LiveRaid | None:
+    async def load(self, raid_id: str, *, joined_stale: bool = False) -> LiveRaid | None:
         """Restore and start a raid (None if there is no such raid); ``unavailable`` if it
         cannot be restored (it is then marked out of service).
 
         The one way a raid's actor is started outside a restart: concurrent loads of one raid
-        (a ``raid.hub`` racing ``create_raid``) share one restore and one actor.
+        (a ``raid.hub`` racing ``create_raid``) share one restore and one actor. A shared load
+        that found nothing may have read before the raid's row was committed (the hub asked
+        first): the caller then loads once more, in a load that began after it was called.
         """
         live = self.live.get(raid_id)
         if live is not None:
@@ -144,7 +146,10 @@ class RaidSupervisor:
             raise Unavailable(f"raid {raid_id} is restarting; try again")
         pending = self._loading.get(raid_id)
         if pending is not None:
-            return await asyncio.shield(pending)
+            shared = await asyncio.shield(pending)
+            if shared is not None or joined_stale:
+                return shared
+            return await self.load(raid_id, joined_stale=True)
         future: asyncio.Future[LiveRaid | None] = asyncio.get_running_loop().create_future()
         self._loading[raid_id] = future
         try:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 import pykka
 
 from actors.base import Actor
 from actors.batch_sender import Batch, BatchSender
+from actors.inbox import BoundedInbox
+from raid.errors import Overloaded
 from tests.timeouts import TIMEOUT
 
 
@@ -55,3 +58,44 @@ async def test_messages_for_a_stopped_actor_are_each_handed_back() -> None:
     assert dead == ["a", "b"]
     assert not ref.is_alive()
     assert pykka.ActorRegistry.get_by_urn(ref.actor_urn) is None
+
+
+class SmallInboxCollector(Collector):
+    def _create_actor_inbox(self) -> BoundedInbox:  # type: ignore[override]
+        return BoundedInbox(5)
+
+
+@dataclass
+class Recorded:
+    """A message with a reply that records how it was failed."""
+
+    n: int
+    failed: list[BaseException] = field(default_factory=list)
+
+    @property
+    def reply(self) -> Recorded:
+        return self
+
+    def fail(self, error: BaseException) -> None:
+        self.failed.append(error)
+
+
+async def test_a_batch_bigger_than_the_inbox_admits_what_fits_and_sheds_the_rest() -> None:
+    """Requests released together (say, waiting for a raid to load) once made one batch that
+    no inbox could take: all were shed, with "0 messages queued"."""
+    got: list[Any] = []
+    arrived = threading.Event()
+    ref = SmallInboxCollector.start(got, arrived)
+    try:
+        sender = BatchSender(ref, asyncio.get_running_loop(), lambda _m: None)
+        messages = [Recorded(n) for n in range(8)]
+        for message in messages:
+            sender.send(message)
+        assert await asyncio.to_thread(arrived.wait, TIMEOUT)
+        assert got == [Batch(tuple(messages[:5]))]
+        assert [m.failed for m in messages[:5]] == [[]] * 5
+        for message in messages[5:]:
+            (error,) = message.failed
+            assert isinstance(error, Overloaded) and error.retry_after is not None
+    finally:
+        ref.stop()
