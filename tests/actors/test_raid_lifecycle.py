@@ -62,7 +62,7 @@ async def test_requests_racing_create_raid_share_its_one_actor(tmp_path: Path) -
     h, service, db = await open_harness(tmp_path)
     try:
         creating = asyncio.ensure_future(service.create_raid("dummy", raid_id="racing"))
-        hubs = []
+        hubs: list[asyncio.Future[dict[str, Any] | None]] = []
         while not creating.done():  # a hub request in every loop iteration of the creation,
             if sum(not hub.done() for hub in hubs[-RACING_HUBS:]) < RACING_HUBS:  # a bounded few
                 hubs.append(asyncio.ensure_future(_hub_or_none(service, "p", "racing")))
