@@ -7,7 +7,8 @@ This gate counts new connections per address when the TCP connection is made (a 
 bucket: ``[server] connections_per_address_per_s``, bursts of
 ``connection_burst_per_address``) and answers one over the limit with a bare
 ``HTTP 429 Too Many Requests`` and ``Retry-After``, then closes it: no parsing, no
-handshake, no task.
+handshake, no task, and not even the event loop's time (``front_door.py`` accepts and
+refuses on a thread of its own).
 
 IPv6 addresses are grouped by /64 (one subscriber usually holds a whole /64). The table of
 addresses is bounded (``address_table``); the least recently seen address is forgotten
@@ -18,16 +19,13 @@ rate to 0 (no limit here) and limit at the balancer.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import ipaddress
 import math
-import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, ClassVar, cast
-
-from websockets.asyncio.server import ServerConnection
+from typing import Any
 
 from server.ratelimit import TokenBucket
 
@@ -37,7 +35,7 @@ its request unread would send a TCP reset, which can discard the response)."""
 
 
 class AddressGate:
-    """Token buckets of new connections per address (event-loop thread only)."""
+    """Token buckets of new connections per address (one thread only: the front door's)."""
 
     def __init__(
         self,
@@ -90,6 +88,8 @@ def address_key(peer: Any) -> str | None:
     """The address a connection is counted under: the IP, or its /64 for IPv6."""
     if not isinstance(peer, tuple) or not peer or not isinstance(peer[0], str):
         return None
+    if len(peer) == 2 and ":" not in peer[0]:  # AF_INET: the kernel's dotted quad as it is
+        return peer[0]
     try:
         address = ipaddress.ip_address(peer[0].split("%", 1)[0])
     except ValueError:
@@ -104,7 +104,11 @@ def address_key(peer: Any) -> str | None:
 
 def too_many_requests(retry_after_s: float) -> bytes:
     """The whole HTTP response of a refused connection."""
-    seconds = max(1, math.ceil(retry_after_s))
+    return _too_many_requests(max(1, math.ceil(retry_after_s)))
+
+
+@functools.lru_cache(maxsize=64)
+def _too_many_requests(seconds: int) -> bytes:
     body = f"too many new connections from this address; retry after {seconds} s\n".encode()
     head = (
         "HTTP/1.1 429 Too Many Requests\r\n"
@@ -114,64 +118,3 @@ def too_many_requests(retry_after_s: float) -> bytes:
         "Connection: close\r\n\r\n"
     )
     return head.encode() + body
-
-
-class GatedConnection(ServerConnection):
-    """websockets' server connection, refused at ``connection_made`` past the gate.
-
-    ``serve`` makes a subclass per server with its ``gate`` (websockets builds connections
-    from a class). A refused connection becomes a ``_RefusedConnection``: its 429 is written,
-    its input ignored, and it is closed once the client closes or after
-    ``REFUSED_LINGER_S``; no handler task is ever created for it.
-    """
-
-    gate: ClassVar[AddressGate]
-    send_buffer: ClassVar[int]  # SO_SNDBUF of admitted connections; 0: the system's
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        wait = self.gate.admit(transport.get_extra_info("peername"))
-        if wait is None:
-            if self.send_buffer:
-                _set_send_buffer(transport, self.send_buffer)
-            super().connection_made(transport)
-            return
-        self.__class__ = _RefusedConnection
-        transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        transport.write(too_many_requests(wait))
-        if transport.can_write_eof():
-            transport.write_eof()
-        self.loop.call_later(REFUSED_LINGER_S, transport.abort)
-
-
-class _RefusedConnection(GatedConnection):
-    """A connection refused by the gate: nothing it sends is read (see GatedConnection)."""
-
-    def data_received(self, data: bytes) -> None:
-        pass
-
-    def eof_received(self) -> None:
-        return None  # falsy: the transport closes itself
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        pass
-
-    def pause_writing(self) -> None:
-        pass
-
-    def resume_writing(self) -> None:
-        pass
-
-
-def gated(gate: AddressGate, send_buffer: int = 0) -> type[GatedConnection]:
-    """The connection class for a server whose new connections pass ``gate``, with a kernel
-    send buffer of ``send_buffer`` bytes (0: the system's autotuning)."""
-    return type("GatedConnection", (GatedConnection,), {"gate": gate, "send_buffer": send_buffer})
-
-
-def _set_send_buffer(transport: asyncio.BaseTransport, size: int) -> None:
-    """A bounded kernel send buffer: a client that stops reading fills it after ``size``
-    bytes (not the megabytes Linux autotunes to), so backpressure and the stall watch
-    (server/session.py) see it early and the server stops working for it."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)

@@ -16,6 +16,7 @@ depends on the identity it establishes.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import socket
 import time
@@ -26,18 +27,21 @@ from typing import Any
 import websockets.asyncio.server
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
 from websockets.frames import CloseCode
+from websockets.server import ServerProtocol
 
 from actors.api import RaidApi
 from actors.deadlines import CURRENT_CALLER, Caller
 from raid.config import ServerConfig, shipped_defaults
 from raid.errors import ErrorCode, Overloaded, ProtocolError, RaidError
-from server.address_gate import AddressGate, gated
+from server.address_gate import AddressGate
 from server.admin import run_admin
 from server.admission import Admission, AdmissionLimits, Place
 from server.connection_limits import TooManyConnections, UserConnections
 from server.fanout import SessionFanout
 from server.frames import Format, decode_frame, encode_frame
+from server.front_door import FrontDoor, listening_sockets
 from server.http import HttpHandler, log_access
 from server.metrics import Metrics
 from server.ratelimit import TokenBucket
@@ -448,29 +452,76 @@ async def serve(
 ) -> Server:
     """Start listening: WebSocket on ``/ws``, plain HTTP elsewhere via ``http_handler``.
 
-    Port 0 picks a free port (see ``server.sockets``); or pass a bound ``sock`` (and no host
-    or port), e.g. one shared with ``SO_REUSEPORT``. Stop with ``gateway.close_all()``
-    (graceful, per session) and then ``server.close(); await server.wait_closed()``.
+    Port 0 picks a free port; or pass a bound ``sock`` (and no host or port), e.g. one
+    shared with ``SO_REUSEPORT``. Connections are accepted by the front door
+    (``server/front_door.py``: past the per-address gate an HTTP 429, on its own thread)
+    and admitted ones served by websockets. Stop with ``gateway.close_all()`` (graceful,
+    per session) and then ``server.close(); await server.wait_closed()``.
     """
     cfg = gateway.config
+    loop = asyncio.get_running_loop()
+    sockets = [sock] if sock is not None else await listening_sockets(host, port or 0)
     gate = AddressGate(
         cfg.connections_per_address_per_s,
         cfg.connection_burst_per_address,
         cfg.address_table,
         on_refused=gateway.metrics.requests_shed.labels(limit="connections_per_address").inc,
     )
-    return await websockets.asyncio.server.serve(
+    # websockets' Server, not awaited: the front door below stands in for the
+    # asyncio.Server it would create, so it never accepts a connection itself.
+    server = websockets.asyncio.server.serve(
         gateway.handle,
-        host,
-        port,
-        sock=sock,
-        # Past the gate: HTTP 429 before any handshake.
-        create_connection=gated(gate, cfg.socket_send_buffer),
         process_request=http_handler,
         process_response=log_access,
-        compression="deflate" if cfg.compression else None,
-        max_size=cfg.max_frame_bytes,  # websockets closes with 1009 past this
-        # A silent peer is dropped at most ping_interval + ping_timeout after it went quiet.
-        ping_interval=cfg.ping_interval_s if cfg.ping_interval_s > 0 else None,
-        ping_timeout=cfg.ping_timeout_s if cfg.ping_timeout_s > 0 else None,
     )
+    connection = websocket_connection(server, cfg)
+    starting: set[asyncio.Task[Any]] = set()
+
+    def admit(accepted: socket.socket) -> None:
+        task = loop.create_task(_connect(loop, connection, accepted))
+        starting.add(task)
+        task.add_done_callback(starting.discard)
+
+    door = FrontDoor(sockets, gate, loop, admit, send_buffer=cfg.socket_send_buffer)
+    server.server = door  # type: ignore[assignment]
+    door.start()
+    return server
+
+
+def websocket_connection(server: Server, cfg: GatewayConfig) -> Callable[[], ServerConnection]:
+    """The protocol factory of an admitted connection: what websockets' ``serve`` builds
+    for each connection, with our limits (its own defaults for the rest)."""
+    defaults = inspect.signature(websockets.asyncio.server.serve).parameters
+    extensions = enable_server_permessage_deflate(None) if cfg.compression else None
+
+    def connection() -> ServerConnection:
+        protocol = ServerProtocol(
+            extensions=extensions,
+            max_size=cfg.max_frame_bytes,  # websockets closes with 1009 past this
+            logger=server.logger,
+        )
+        return ServerConnection(
+            protocol,
+            server,
+            # A silent peer is dropped at most ping_interval + ping_timeout after it went quiet.
+            ping_interval=cfg.ping_interval_s if cfg.ping_interval_s > 0 else None,
+            ping_timeout=cfg.ping_timeout_s if cfg.ping_timeout_s > 0 else None,
+            close_timeout=defaults["close_timeout"].default,
+            max_queue=defaults["max_queue"].default,
+            write_limit=defaults["write_limit"].default,
+        )
+
+    return connection
+
+
+async def _connect(
+    loop: asyncio.AbstractEventLoop,
+    connection: Callable[[], ServerConnection],
+    accepted: socket.socket,
+) -> None:
+    """An admitted socket to websockets: its handshake and handler start from here."""
+    try:
+        await loop.connect_accepted_socket(connection, accepted)
+    except OSError as exc:  # the client left in the meantime
+        logger.debug("admitted connection lost before it started: %s", exc)
+        accepted.close()

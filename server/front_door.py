@@ -1,0 +1,255 @@
+"""The front door: TCP connections are accepted on a thread of their own, refused there past
+the address gate, and only admitted ones reach the event loop.
+
+A connection storm costs the kernel ~150 µs per connection on this kind of machine (accept,
+the 429, the close; measured with a bare accept-send-close server), and websockets another
+~200 µs of event-loop time to build a transport, protocol and connection for each before
+``connection_made`` could refuse it. While the loop did that for a burst of a few hundred
+connections, every honest player's strike waited behind it. Here the kernel work runs in
+this thread's system calls, which release the GIL, beside the loop on the other core; the
+Python work per refused connection (the gate, a send, a close) is a few µs, and the loop
+only ever sees admitted sockets, handed over in one crossing per accept round.
+
+To websockets this object *is* the ``asyncio.Server`` of its ``Server`` (see ``open_door``):
+websockets' handshake, handler and graceful close are used unchanged; only accepting is ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import selectors
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from server.address_gate import REFUSED_LINGER_S, AddressGate, too_many_requests
+
+log = logging.getLogger(__name__)
+
+BACKLOG = 1024
+"""The kernel's queue of connections not yet accepted, per listening socket. The door's
+thread drains it in rounds, so it only fills while that thread waits for the GIL."""
+
+ACCEPTS_PER_ROUND = 256
+"""Connections accepted before the door looks at lingering refusals and hands over."""
+
+LINGERING = 1024
+"""Refused connections kept open at most while their client reads the 429 (the oldest is
+closed first past it)."""
+
+_WAKE = object()  # selector data of the wake-up socket
+_LISTENER = object()  # selector data of a listening socket
+
+
+class FrontDoor:
+    """Accepts on ``sockets`` (bound; the door listens) in its own thread. An admitted
+    socket is handed to ``admit`` on the loop's thread; a refused one gets
+    ``too_many_requests`` and is closed once its client has read it (or after
+    ``REFUSED_LINGER_S``)."""
+
+    def __init__(
+        self,
+        sockets: list[socket.socket],
+        gate: AddressGate,
+        loop: asyncio.AbstractEventLoop,
+        admit: Callable[[socket.socket], None],
+        *,
+        send_buffer: int = 0,
+        lingering: int = LINGERING,
+    ) -> None:
+        self.sockets = tuple(sockets)  # asyncio.Server's attribute: the listening sockets
+        self.gate = gate  # only this door's thread uses it
+        self.loop = loop
+        self.admit = admit  # called on the loop's thread, one admitted socket at a time
+        self.send_buffer = send_buffer  # SO_SNDBUF of admitted sockets; 0: the system's
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self.max_lingering = lingering  # refused connections kept open at most
+        self._lingering: OrderedDict[socket.socket, float] = OrderedDict()  # -> deadline
+        self._closing = False
+        self._closed = asyncio.Event()  # set on the loop once the thread has stopped
+        self._thread = threading.Thread(target=self._run, name="front-door", daemon=True)
+
+    # -- the asyncio.Server face websockets' Server uses ----------------------------------
+
+    def start(self) -> None:
+        for sock in self.sockets:
+            sock.listen(BACKLOG)
+            sock.setblocking(False)
+            self._selector.register(sock, selectors.EVENT_READ, _LISTENER)
+        self._wake_r.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, _WAKE)
+        self._thread.start()
+
+    @property
+    def lingering(self) -> int:
+        """Refused connections still open (their client has not read the 429 yet)."""
+        return len(self._lingering)
+
+    def is_serving(self) -> bool:
+        return self._thread.is_alive() and not self._closing
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self.loop
+
+    def close(self) -> None:
+        """Stop accepting (idempotent); ``wait_closed`` returns once the thread is gone."""
+        if self._closing:
+            return
+        self._closing = True
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+        if not self._thread.is_alive():
+            self._closed.set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    async def start_serving(self) -> None:
+        return None  # serving from start()
+
+    async def serve_forever(self) -> None:
+        await self.wait_closed()
+
+    # -- the door's thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._closing:
+                timeout = self._next_deadline()
+                for key, _ in self._selector.select(timeout):
+                    if key.data is _LISTENER:
+                        self._accept(key.fileobj)  # type: ignore[arg-type]
+                    elif key.data is not _WAKE:
+                        self._drain(key.fileobj)  # type: ignore[arg-type]
+                self._expire(time.monotonic())
+        except Exception:
+            log.exception("the front door failed: no new connections are accepted")
+        finally:
+            self._shut()
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                self.loop.call_soon_threadsafe(self._closed.set)
+
+    def _accept(self, listener: socket.socket) -> None:
+        admitted: list[socket.socket] = []
+        for _ in range(ACCEPTS_PER_ROUND):
+            try:
+                sock, peer = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # out of file descriptors, a connection reset in the queue
+                log.warning("accept failed: %s", exc)
+                break
+            wait = self.gate.admit(peer)
+            if wait is None:
+                if self.send_buffer and sock.family in (socket.AF_INET, socket.AF_INET6):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
+                admitted.append(sock)
+            else:
+                self._refuse(sock, wait)
+        if admitted:
+            try:
+                self.loop.call_soon_threadsafe(self._hand_over, admitted)
+            except RuntimeError:  # the loop is closed: nobody is left to serve them
+                for sock in admitted:
+                    sock.close()
+
+    def _hand_over(self, admitted: list[socket.socket]) -> None:
+        """On the loop: each admitted socket to websockets (via ``admit``)."""
+        for sock in admitted:
+            if self._closing:
+                sock.close()
+            else:
+                self.admit(sock)
+
+    def _refuse(self, sock: socket.socket, wait: float) -> None:
+        """The 429, then a close once the client has read it: closing with its request
+        unread would send a TCP reset, which can discard the response."""
+        try:
+            sock.setblocking(False)
+            sock.send(too_many_requests(wait))
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            sock.close()
+            return
+        if len(self._lingering) >= self.max_lingering:
+            oldest, _ = self._lingering.popitem(last=False)
+            self._forget(oldest)
+        self._lingering[sock] = time.monotonic() + REFUSED_LINGER_S
+        self._selector.register(sock, selectors.EVENT_READ, sock)
+
+    def _drain(self, sock: socket.socket) -> None:
+        """A refused client sent something or closed: read and drop it; close on EOF."""
+        try:
+            data = sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._lingering.pop(sock, None)
+            self._forget(sock)
+
+    def _expire(self, now: float) -> None:
+        while self._lingering:
+            sock, deadline = next(iter(self._lingering.items()))
+            if deadline > now:
+                return
+            del self._lingering[sock]
+            self._forget(sock)
+
+    def _next_deadline(self) -> float | None:
+        if not self._lingering:
+            return None
+        deadline = next(iter(self._lingering.values()))
+        return max(0.0, deadline - time.monotonic())
+
+    def _forget(self, sock: socket.socket) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(sock)
+        sock.close()
+
+    def _shut(self) -> None:
+        for sock in list(self._lingering):
+            self._forget(sock)
+        self._lingering.clear()
+        for sock in self.sockets:
+            self._forget(sock)
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+
+async def listening_sockets(host: str | None, port: int) -> list[socket.socket]:
+    """Bound sockets for ``host`` (every address it resolves to; None: every interface) and
+    ``port`` (0: a free one, the same for every address), as ``loop.create_server`` binds."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(
+        host, port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    sockets: list[socket.socket] = []
+    seen: set[tuple[int, Any]] = set()
+    try:
+        for family, kind, proto, _, address in infos:
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(sockets) > 1:  # the port the first one was given
+                sock.bind((address[0], sockets[0].getsockname()[1], *address[2:]))
+            else:
+                sock.bind(address)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets

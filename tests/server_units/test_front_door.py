@@ -1,0 +1,124 @@
+"""The front door (server/front_door.py): accepting and refusing on its own thread, real
+sockets on free ports, the door driven by a real event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from server.address_gate import REFUSED_LINGER_S, AddressGate
+from server.front_door import FrontDoor, listening_sockets
+from tests.server_units.support import TIMEOUT, eventually
+
+OTHER_ADDRESS = "127.0.0.3"
+
+
+@asynccontextmanager
+async def door(
+    gate: AddressGate, *, lingering: int = 1024
+) -> AsyncIterator[tuple[FrontDoor, list[socket.socket], int]]:
+    """A door on a free loopback port whose admitted sockets are collected."""
+    admitted: list[socket.socket] = []
+    sockets = await listening_sockets("127.0.0.1", 0)
+    front = FrontDoor(
+        sockets, gate, asyncio.get_running_loop(), admitted.append, lingering=lingering
+    )
+    front.start()
+    try:
+        yield front, admitted, sockets[0].getsockname()[1]
+    finally:
+        front.close()
+        await asyncio.wait_for(front.wait_closed(), TIMEOUT)
+        for sock in admitted:
+            sock.close()
+
+
+def connect_from(port: int, address: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket()
+    sock.bind((address, 0))
+    sock.settimeout(TIMEOUT)
+    try:
+        sock.connect(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(4096):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def test_admitted_sockets_reach_the_loop_and_the_rest_read_a_429() -> None:
+    async with door(AddressGate(0.001, 2, 100)) as (_, admitted, port):
+        clients = [await asyncio.to_thread(connect_from, port) for _ in range(4)]
+        await eventually(lambda: len(admitted) == 2, "two admitted (the burst)")
+        for refused in clients[2:]:
+            refused.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")  # read and dropped
+            response = await asyncio.to_thread(read_all, refused)
+            assert response.startswith(b"HTTP/1.1 429 Too Many Requests\r\n"), response
+            assert b"\r\nRetry-After: " in response
+        other = await asyncio.to_thread(connect_from, port, OTHER_ADDRESS)
+        await eventually(lambda: len(admitted) == 3, "another address admitted")
+        assert admitted[-1].getpeername()[0] == OTHER_ADDRESS
+        for sock in [*clients, other]:
+            sock.close()
+
+
+async def test_a_refused_client_that_never_closes_is_closed_after_the_linger() -> None:
+    async with door(AddressGate(0.001, 1, 100)) as (front, admitted, port):
+        first = await asyncio.to_thread(connect_from, port)
+        silent = await asyncio.to_thread(connect_from, port)
+        started = time.monotonic()
+        await eventually(lambda: front.lingering == 1, "the refused one lingers")
+        response = await asyncio.to_thread(read_all, silent)  # EOF once the door closes it
+        assert response.startswith(b"HTTP/1.1 429"), response
+        await eventually(lambda: front.lingering == 0, "the linger ended")
+        assert time.monotonic() - started >= REFUSED_LINGER_S * 0.9
+        assert len(admitted) == 1
+        first.close()
+        silent.close()
+
+
+async def test_refused_connections_kept_open_are_bounded() -> None:
+    async with door(AddressGate(0.001, 1, 100), lingering=3) as (front, _, port):
+        clients = [await asyncio.to_thread(connect_from, port) for _ in range(10)]
+        await eventually(lambda: front.gate.refused == 9, "nine refused")
+        assert front.lingering == 3
+        for sock in clients:
+            sock.close()
+
+
+async def test_closing_stops_accepting_and_the_thread() -> None:
+    sockets = await listening_sockets("127.0.0.1", 0)
+    port = sockets[0].getsockname()[1]
+    front = FrontDoor(sockets, AddressGate(0, 1, 10), asyncio.get_running_loop(), print)
+    front.start()
+    assert front.is_serving()
+    front.close()
+    front.close()  # idempotent
+    await asyncio.wait_for(front.wait_closed(), TIMEOUT)
+    assert not front.is_serving()
+    assert not front._thread.is_alive()
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.to_thread(connect_from, port)
+
+
+async def test_a_name_with_several_addresses_listens_on_one_port_for_all() -> None:
+    sockets = await listening_sockets("localhost", 0)
+    try:
+        ports = {sock.getsockname()[1] for sock in sockets}
+        assert len(ports) == 1 and 0 not in ports
+        families = {sock.family for sock in sockets}
+        assert socket.AF_INET in families
+    finally:
+        for sock in sockets:
+            sock.close()
