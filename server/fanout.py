@@ -3,17 +3,20 @@
 Each event is encoded at most once per wire format, and only for formats some subscriber
 uses; a delivery's events are also framed once per format (``EncodedBatch.wire``), so an
 uncompressed session whose outbox is empty gets them in one socket write of bytes shared with
-every other subscriber. A delivery to many sessions is spread over
-loop iterations, ``chunk`` session pushes per iteration, so a burst of events to thousands of
-subscribers never holds the loop (and the strikes waiting on it) in one long stretch; it
-starts on the next loop iteration, so deliveries to the same subscribers posted together go
-out as one.
+every other subscriber. A delivery to many sessions is spread over loop iterations, at most
+``SLICE_S`` of loop time (and ``chunk`` session pushes) per iteration, so a burst of events to
+thousands of subscribers never holds the loop (and the strikes waiting on it) in one long
+stretch: a strike crosses the loop a dozen times between its frame and its reply, and each
+crossing waited behind a whole slice (1,000 pushes, ~10 ms here, made a striker's p50 200 ms
+with 5,000 subscribers; docs/benchmarks.md). It starts on the next loop iteration, so
+deliveries to the same subscribers posted together go out as one.
 Deliveries stay in order: a later one waits until the earlier ones have reached everyone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -22,7 +25,14 @@ from server.frames import Format, encode_frame, websocket_frame
 from server.session import Frame, Session
 
 DEFAULT_CHUNK = 1000
-"""Session pushes per loop iteration (about 1 ms of loop time)."""
+"""Session pushes per loop iteration at most."""
+
+SLICE_S = 0.001
+"""Loop time one iteration's pushes may take (checked every ``CHECK_EVERY`` pushes). Shorter
+slices cost more in loop iterations than they save: 0.3 ms doubled the striker's p99."""
+
+CHECK_EVERY = 16
+"""Pushes between two looks at the clock."""
 
 
 class EncodedEvent:
@@ -73,10 +83,11 @@ class EncodedBatch:
 class SessionFanout:
     """Sessions by id, and the deliveries still on their way to them."""
 
-    def __init__(self, chunk: int = DEFAULT_CHUNK) -> None:
+    def __init__(self, chunk: int = DEFAULT_CHUNK, slice_s: float = SLICE_S) -> None:
         if chunk < 1:
             raise ValueError(f"chunk must be at least 1, not {chunk}")
-        self.chunk = chunk  # session pushes per loop iteration
+        self.chunk = chunk  # session pushes per loop iteration at most
+        self.slice_s = slice_s  # loop time per iteration at most (checked every CHECK_EVERY)
         self.sessions: dict[str, Session] = {}  # subscriber id -> open session
         self._queue: deque[_Delivery] = deque()  # deliveries not yet pushed to every session
         self._scheduled = False  # a continuation is queued on the loop
@@ -139,10 +150,11 @@ class SessionFanout:
         budget = self.chunk
         sessions = self.sessions
         queue = self._queue
+        until = time.perf_counter() + self.slice_s
         while queue and budget > 0:
             delivery = queue[0]
             ids = delivery.subscriber_ids
-            stop = min(len(ids), delivery.position + budget)
+            stop = min(len(ids), delivery.position + budget, delivery.position + CHECK_EVERY)
             batch = delivery.events
             for index in range(delivery.position, stop):
                 session = sessions.get(ids[index])
@@ -152,6 +164,8 @@ class SessionFanout:
             delivery.position = stop
             if stop == len(ids):
                 queue.popleft()
+            if time.perf_counter() >= until:
+                break
         if queue:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._run)

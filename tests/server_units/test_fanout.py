@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import msgpack
 
-from server.fanout import EncodedEvent, SessionFanout
+from server.fanout import CHECK_EVERY, EncodedEvent, SessionFanout
 from server.frames import Format
 
 
@@ -96,3 +97,29 @@ async def test_a_subscribe_reply_waits_for_deliveries_queued_before_it() -> None
     await asyncio.sleep(0)
     kinds = [msgpack.unpackb(frame)["op"] for frame in session.got]
     assert kinds == ["event", "raid.subscribe.ok"]
+
+
+class SlowSession(FakeSession):
+    """A session whose push takes a known time (a socket write on a busy machine)."""
+
+    def push_events(self, batch: Any) -> bool:
+        until = time.perf_counter() + 0.0002
+        while time.perf_counter() < until:
+            pass
+        return super().push_events(batch)
+
+
+async def test_a_slice_stops_at_its_time_budget_not_only_at_its_count() -> None:
+    fanout = SessionFanout(chunk=1000, slice_s=0.001)
+    sessions = [SlowSession(f"s{i}") for i in range(100)]
+    for session in sessions:
+        fanout.add(session)  # type: ignore[arg-type]
+    fanout.deliver([s.session_id for s in sessions], [{"op": "event", "type": "a", "seq": 1}])
+    await asyncio.sleep(0)
+    # 16 pushes (3.2 ms) pass the 1-ms budget at the first look at the clock
+    assert sum(len(s.got) for s in sessions) == CHECK_EVERY
+    for _ in range(20):
+        if not fanout.backlog:
+            break
+        await asyncio.sleep(0)
+    assert all(len(s.got) == 1 for s in sessions)
