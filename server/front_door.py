@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import selectors
 import socket
@@ -37,6 +38,13 @@ thread drains it in rounds, so it only fills while that thread waits for the GIL
 
 ACCEPTS_PER_ROUND = 256
 """Connections accepted before the door looks at lingering refusals and hands over."""
+
+PAUSE_S = 1.0
+"""How long the door stops accepting when the process is out of file descriptors or memory
+(the kernel keeps the connections queued meanwhile), or after an unexpected error: as
+``asyncio`` does, so a full descriptor table is not a busy loop."""
+
+_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 LINGERING = 1024
 """Refused connections kept open at most while their client reads the 429 (the oldest is
@@ -72,6 +80,7 @@ class FrontDoor:
         self.max_lingering = lingering  # refused connections kept open at most
         self._lingering: OrderedDict[socket.socket, float] = OrderedDict()  # -> deadline
         self._closing = False
+        self._paused_until: float | None = None  # not accepting until then (PAUSE_S)
         self._closed = asyncio.Event()  # set on the loop once the thread has stopped
         self._thread = threading.Thread(target=self._run, name="front-door", daemon=True)
 
@@ -121,19 +130,37 @@ class FrontDoor:
     def _run(self) -> None:
         try:
             while not self._closing:
-                timeout = self._next_deadline()
-                for key, _ in self._selector.select(timeout):
-                    if key.data is _LISTENER:
-                        self._accept(key.fileobj)  # type: ignore[arg-type]
-                    elif key.data is not _WAKE:
-                        self._drain(key.fileobj)  # type: ignore[arg-type]
-                self._expire(time.monotonic())
-        except Exception:
-            log.exception("the front door failed: no new connections are accepted")
+                try:
+                    self._turn()
+                except Exception:
+                    log.exception("front door error: not accepting for %.0f s", PAUSE_S)
+                    self._pause()
         finally:
             self._shut()
             with contextlib.suppress(RuntimeError):  # the loop is already closed
                 self.loop.call_soon_threadsafe(self._closed.set)
+
+    def _turn(self) -> None:
+        """Wait for connections, data from refused clients or a deadline, and handle them."""
+        for key, _ in self._selector.select(self._timeout()):
+            if key.data is _LISTENER:
+                self._accept(key.fileobj)  # type: ignore[arg-type]
+            elif key.data is not _WAKE:
+                self._drain(key.fileobj)  # type: ignore[arg-type]
+        now = time.monotonic()
+        self._expire(now)
+        if self._paused_until is not None and now >= self._paused_until:
+            self._paused_until = None
+            for sock in self.sockets:
+                self._selector.register(sock, selectors.EVENT_READ, _LISTENER)
+
+    def _pause(self) -> None:
+        """Stop accepting for ``PAUSE_S`` (queued connections wait in the kernel)."""
+        if self._paused_until is None:
+            for sock in self.sockets:
+                with contextlib.suppress(KeyError, ValueError):
+                    self._selector.unregister(sock)
+        self._paused_until = time.monotonic() + PAUSE_S
 
     def _accept(self, listener: socket.socket) -> None:
         admitted: list[socket.socket] = []
@@ -142,8 +169,18 @@ class FrontDoor:
                 sock, peer = listener.accept()
             except (BlockingIOError, InterruptedError):
                 break
-            except OSError as exc:  # out of file descriptors, a connection reset in the queue
-                log.warning("accept failed: %s", exc)
+            except ConnectionAbortedError:
+                continue  # the client gave up while it was queued
+            except OSError as exc:
+                if exc.errno not in _EXHAUSTED:
+                    raise
+                log.error(
+                    "cannot accept connections: %s; not accepting for %.0f s "
+                    "(each client holds a file descriptor: raise the limit, `ulimit -n`)",
+                    exc.strerror or exc,
+                    PAUSE_S,
+                )
+                self._pause()
                 break
             wait = self.gate.admit(peer)
             if wait is None:
@@ -203,11 +240,14 @@ class FrontDoor:
             del self._lingering[sock]
             self._forget(sock)
 
-    def _next_deadline(self) -> float | None:
-        if not self._lingering:
+    def _timeout(self) -> float | None:
+        """Until the next linger deadline or the end of a pause (None: nothing pending)."""
+        deadlines = [] if self._paused_until is None else [self._paused_until]
+        if self._lingering:
+            deadlines.append(next(iter(self._lingering.values())))
+        if not deadlines:
             return None
-        deadline = next(iter(self._lingering.values()))
-        return max(0.0, deadline - time.monotonic())
+        return max(0.0, min(deadlines) - time.monotonic())
 
     def _forget(self, sock: socket.socket) -> None:
         with contextlib.suppress(KeyError, ValueError):

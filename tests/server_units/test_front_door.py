@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +13,8 @@ from contextlib import asynccontextmanager
 import pytest
 
 from server.address_gate import REFUSED_LINGER_S, AddressGate
-from server.front_door import FrontDoor, listening_sockets
+from server.front_door import PAUSE_S, FrontDoor, listening_sockets
+from tests.e2e.harness import ROOT
 from tests.server_units.support import TIMEOUT, eventually
 
 OTHER_ADDRESS = "127.0.0.3"
@@ -122,3 +124,53 @@ async def test_a_name_with_several_addresses_listens_on_one_port_for_all() -> No
     finally:
         for sock in sockets:
             sock.close()
+
+
+async def test_out_of_file_descriptors_the_door_pauses_and_resumes_instead_of_spinning() -> None:
+    """accept() failing with EMFILE leaves the connection queued and the listener readable:
+    retried at once it would spin at full CPU and flood the log. The door stops accepting
+    for PAUSE_S, as asyncio does, and takes the queued connections once descriptors are
+    free again."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.server_units.door_process",
+        "4",  # descriptors to spare: four admitted sockets, then EMFILE
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    stdin, stdout = process.stdin, process.stdout
+
+    async def ask(line: str) -> str:
+        stdin.write(f"{line}\n".encode())
+        await stdin.drain()
+        return (await asyncio.wait_for(stdout.readline(), TIMEOUT)).decode().strip()
+
+    clients: list[socket.socket] = []
+    try:
+        port = int(await asyncio.wait_for(stdout.readline(), TIMEOUT))
+        started = time.monotonic()
+        clients = [await asyncio.to_thread(connect_from, port) for _ in range(10)]
+        deadline = time.monotonic() + TIMEOUT
+        while int(await ask("count")) < 4:
+            assert time.monotonic() < deadline, "the first four were never admitted"
+            await asyncio.sleep(0.05)
+        assert int(await ask("count")) == 4  # the rest wait in the kernel's queue
+        assert await ask("release") == "released"
+        deadline = time.monotonic() + TIMEOUT + PAUSE_S
+        while int(await ask("count")) < 10:
+            assert time.monotonic() < deadline, "the queued connections were never taken"
+            await asyncio.sleep(0.05)
+        elapsed = time.monotonic() - started
+        admitted, pauses = map(int, (await ask("stop")).split())
+        assert admitted == 10
+        assert 1 <= pauses <= elapsed / PAUSE_S + 2, (pauses, elapsed)
+        assert await asyncio.wait_for(process.wait(), TIMEOUT) == 0
+    finally:
+        for sock in clients:
+            sock.close()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
