@@ -320,16 +320,6 @@ class Database:
             "WHERE l.raid_id = ? AND l.seq = ? AND l.rolled_back = 0", (raid_id, seq)
         )
 
-    async def get_strike_log_by_strike_id(
-        self, raid_id: str, user_id: str, strike_id: str
-    ) -> StrikeRecord | None:
-        """The journaled strike of this strike_id (for idempotent retries), if any."""
-        return await self._one_strike(
-            "WHERE l.raid_id = ? AND l.user_id = ? AND l.strike_id = ? AND l.rolled_back = 0 "
-            "ORDER BY l.seq LIMIT 1",
-            (raid_id, user_id, strike_id),
-        )
-
     async def find_strike_ids(
         self, raid_id: str, wanted: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], int]:

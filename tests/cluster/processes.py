@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.harness import ROOT, SECRET, write_config
+from tests.e2e.harness import ROOT, SECRET, log_lines, stop_process, write_config
 from tests.timeouts import TIMEOUT
 
 _ADDRESS = re.compile(r"World-Threat Raid server on 127\.0\.0\.1:(\d+)")
@@ -80,13 +79,7 @@ class ClusterProcess:
         raise AssertionError(f"{pattern!r} x{count} not in the log: {self.log_tail()}")
 
     def log_lines(self) -> list[dict[str, Any]]:
-        lines = []
-        for raw in self.log_path.read_text(errors="replace").splitlines():
-            try:
-                lines.append(json.loads(raw))
-            except json.JSONDecodeError:
-                lines.append({"msg": raw})
-        return lines
+        return log_lines(self.log_path)
 
     def log_tail(self) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
@@ -94,13 +87,7 @@ class ClusterProcess:
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Stop the supervisor; every child it started must be gone afterwards."""
         children = list(self.children())
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=TIMEOUT * 6)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=TIMEOUT)
+        stop_process(self.process, sig, TIMEOUT * 6)
         for pid in children:  # never leave a process behind, whatever happened
             try:
                 os.kill(pid, signal.SIGKILL)

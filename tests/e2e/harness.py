@@ -87,24 +87,34 @@ class ServerProcess:
             return error.code, error.headers.get("Content-Type", ""), error.read().decode()
 
     def log_lines(self) -> list[dict[str, Any]]:
-        lines = []
-        for raw in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                lines.append(json.loads(raw))
-            except json.JSONDecodeError:
-                lines.append({"msg": raw})
-        return lines
+        return log_lines(self.log_path)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Stop the process (SIGTERM: graceful) and return its exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=TIMEOUT * 3)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=TIMEOUT)
-        return self.process.returncode
+        return stop_process(self.process, sig, TIMEOUT * 3)
+
+
+def log_lines(path: Path) -> list[dict[str, Any]]:
+    """A JSON-lines log, parsed; a line that is not JSON becomes ``{"msg": line}``."""
+    lines = []
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            lines.append(json.loads(raw))
+        except json.JSONDecodeError:
+            lines.append({"msg": raw})
+    return lines
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: int, grace_s: float) -> int:
+    """Send ``sig``, wait up to ``grace_s``, then kill; the exit code."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=TIMEOUT)
+    return process.returncode
 
 
 def write_config(

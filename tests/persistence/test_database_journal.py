@@ -56,9 +56,10 @@ async def test_find_a_strike_by_its_strike_id(db: Database, raid_id: str) -> Non
     mine = strike(raid_id, 1, user_id="u1", strike_id="abc")
     theirs = strike(raid_id, 2, user_id="u2", strike_id="abc")
     await db.add_raid_strike_logs([mine, theirs])
-    assert await db.get_strike_log_by_strike_id(raid_id, "u1", "abc") == mine
-    assert await db.get_strike_log_by_strike_id(raid_id, "u2", "abc") == theirs
-    assert await db.get_strike_log_by_strike_id(raid_id, "u1", "zzz") is None
+    found = await db.find_strike_ids(raid_id, [("u1", "abc"), ("u2", "abc"), ("u1", "zzz")])
+    assert found == {("u1", "abc"): 1, ("u2", "abc"): 2}  # per player: theirs is not mine
+    assert await db.get_strike_log(raid_id, found["u1", "abc"]) == mine
+    assert await db.get_strike_log(raid_id, found["u2", "abc"]) == theirs
 
 
 async def test_strikes_and_claims_commit_together(db: Database, raid_id: str) -> None:

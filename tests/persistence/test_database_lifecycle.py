@@ -26,7 +26,7 @@ EVERY_METHOD: dict[str, Call] = {
     "add_raid_strike_logs(empty)": lambda db: db.add_raid_strike_logs([]),
     "get_raid_strike_logs_by_raid": lambda db: db.get_raid_strike_logs_by_raid("raid-1"),
     "get_strike_log": lambda db: db.get_strike_log("raid-1", 1),
-    "get_strike_log_by_strike_id": lambda db: db.get_strike_log_by_strike_id("raid-1", "u", "s"),
+    "find_strike_ids": lambda db: db.find_strike_ids("raid-1", [("u", "s")]),
     "claim_reward": lambda db: db.claim_reward(grant("raid-1", "u1", "victory")),
     "list_player_rewards": lambda db: db.list_player_rewards("raid-1", "u1"),
     "get_claims": lambda db: db.get_claims("raid-1"),

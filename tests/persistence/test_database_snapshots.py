@@ -118,7 +118,7 @@ async def test_rollback_marks_later_history_and_frees_seqs(db: Database, raid_id
     ) == (3, 3, 1, 1)
     assert [r.seq for r in await db.get_raid_strike_logs_by_raid(raid_id)] == [1, 2]
     assert await db.get_strike_log(raid_id, 3) is None
-    assert await db.get_strike_log_by_strike_id(raid_id, "u1", "s4") is None
+    assert await db.find_strike_ids(raid_id, [("u1", "s4")]) == {}  # rolled back: not a repeat
     assert [g.key for g in await db.list_player_rewards(raid_id, "u1")] == [
         "strike:s1",
         "strike:s2",
