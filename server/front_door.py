@@ -44,6 +44,14 @@ PAUSE_S = 1.0
 (the kernel keeps the connections queued meanwhile), or after an unexpected error: as
 ``asyncio`` does, so a full descriptor table is not a busy loop."""
 
+IN_TRANSIT = 1024
+"""Admitted sockets handed to the loop and not yet taken by it, at most: past it the door
+accepts nothing more until the loop catches up (the connections wait in the kernel's
+queue), so a loop that falls behind cannot pile up sockets without bound."""
+
+CATCH_UP_S = 0.01
+"""How long the door waits before it looks again whether the loop has caught up."""
+
 _EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 LINGERING = 1024
@@ -69,6 +77,7 @@ class FrontDoor:
         *,
         send_buffer: int = 0,
         lingering: int = LINGERING,
+        in_transit: int = IN_TRANSIT,
     ) -> None:
         self.sockets = tuple(sockets)  # asyncio.Server's attribute: the listening sockets
         self.gate = gate  # only this door's thread uses it
@@ -80,7 +89,10 @@ class FrontDoor:
         self.max_lingering = lingering  # refused connections kept open at most
         self._lingering: OrderedDict[socket.socket, float] = OrderedDict()  # -> deadline
         self._closing = False
-        self._paused_until: float | None = None  # not accepting until then (PAUSE_S)
+        self._paused_until: float | None = None  # not accepting until then
+        self._transit_lock = threading.Lock()  # guards _in_transit (door thread and loop)
+        self._in_transit = 0  # admitted sockets posted to the loop, not yet taken by it
+        self.max_in_transit = in_transit  # the bound of _in_transit
         self._closed = asyncio.Event()  # set on the loop once the thread has stopped
         self._thread = threading.Thread(target=self._run, name="front-door", daemon=True)
 
@@ -134,7 +146,7 @@ class FrontDoor:
                     self._turn()
                 except Exception:
                     log.exception("front door error: not accepting for %.0f s", PAUSE_S)
-                    self._pause()
+                    self._pause(PAUSE_S)
         finally:
             self._shut()
             with contextlib.suppress(RuntimeError):  # the loop is already closed
@@ -154,17 +166,22 @@ class FrontDoor:
             for sock in self.sockets:
                 self._selector.register(sock, selectors.EVENT_READ, _LISTENER)
 
-    def _pause(self) -> None:
-        """Stop accepting for ``PAUSE_S`` (queued connections wait in the kernel)."""
+    def _pause(self, seconds: float) -> None:
+        """Stop accepting for ``seconds`` (queued connections wait in the kernel)."""
         if self._paused_until is None:
             for sock in self.sockets:
                 with contextlib.suppress(KeyError, ValueError):
                     self._selector.unregister(sock)
-        self._paused_until = time.monotonic() + PAUSE_S
+        self._paused_until = time.monotonic() + seconds
 
     def _accept(self, listener: socket.socket) -> None:
         admitted: list[socket.socket] = []
+        with self._transit_lock:
+            room = self.max_in_transit - self._in_transit
         for _ in range(ACCEPTS_PER_ROUND):
+            if len(admitted) >= room:
+                self._pause(CATCH_UP_S)  # the loop is behind: let it take what it has
+                break
             try:
                 sock, peer = listener.accept()
             except (BlockingIOError, InterruptedError):
@@ -180,7 +197,7 @@ class FrontDoor:
                     exc.strerror or exc,
                     PAUSE_S,
                 )
-                self._pause()
+                self._pause(PAUSE_S)
                 break
             wait = self.gate.admit(peer)
             if wait is None:
@@ -190,14 +207,24 @@ class FrontDoor:
             else:
                 self._refuse(sock, wait)
         if admitted:
+            with self._transit_lock:
+                self._in_transit += len(admitted)
             try:
                 self.loop.call_soon_threadsafe(self._hand_over, admitted)
             except RuntimeError:  # the loop is closed: nobody is left to serve them
                 for sock in admitted:
                     sock.close()
 
+    @property
+    def in_transit(self) -> int:
+        """Admitted sockets posted to the loop and not yet taken by it."""
+        with self._transit_lock:
+            return self._in_transit
+
     def _hand_over(self, admitted: list[socket.socket]) -> None:
         """On the loop: each admitted socket to websockets (via ``admit``)."""
+        with self._transit_lock:
+            self._in_transit -= len(admitted)
         for sock in admitted:
             if self._closing:
                 sock.close()

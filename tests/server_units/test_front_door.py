@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,13 +23,18 @@ OTHER_ADDRESS = "127.0.0.3"
 
 @asynccontextmanager
 async def door(
-    gate: AddressGate, *, lingering: int = 1024
+    gate: AddressGate, *, lingering: int = 1024, in_transit: int = 1024
 ) -> AsyncIterator[tuple[FrontDoor, list[socket.socket], int]]:
     """A door on a free loopback port whose admitted sockets are collected."""
     admitted: list[socket.socket] = []
     sockets = await listening_sockets("127.0.0.1", 0)
     front = FrontDoor(
-        sockets, gate, asyncio.get_running_loop(), admitted.append, lingering=lingering
+        sockets,
+        gate,
+        asyncio.get_running_loop(),
+        admitted.append,
+        lingering=lingering,
+        in_transit=in_transit,
     )
     front.start()
     try:
@@ -174,3 +180,27 @@ async def test_out_of_file_descriptors_the_door_pauses_and_resumes_instead_of_sp
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_a_loop_that_falls_behind_is_handed_at_most_in_transit_sockets() -> None:
+    """The door accepts on its own thread: without a bound, a loop too busy to take admitted
+    sockets would have them pile up in its callbacks. Past the bound the door waits and the
+    connections wait in the kernel's queue."""
+    async with door(AddressGate(0, 1, 10), in_transit=3) as (front, admitted, port):
+        clients: list[socket.socket] = []
+        connecting = threading.Thread(
+            target=lambda: clients.extend(connect_from(port) for _ in range(10))
+        )
+        connecting.start()
+        # This test's event loop is the door's: while it is blocked here, nothing is taken.
+        deadline = time.monotonic() + TIMEOUT
+        while front.in_transit < 3:
+            assert time.monotonic() < deadline, "nothing was accepted"
+            time.sleep(0.01)
+        connecting.join(TIMEOUT)
+        assert len(clients) == 10  # connected: the kernel queues them
+        time.sleep(0.2)  # time for the door to accept more, were it unbounded
+        assert front.in_transit == 3 and admitted == []
+        await eventually(lambda: len(admitted) == 10, "the rest once the loop took the first")
+        for sock in clients:
+            sock.close()
