@@ -46,13 +46,17 @@ def attacker_address(n: int) -> tuple[str, int]:
     return (f"127.0.{1 + n // 250}.{2 + n % 250}", 0)
 
 
-def p99_note(measured: list[tuple[float, float]]) -> str:
-    """The rounds' honest p99 under attack against unloaded, and their median ratio."""
+def p99_note(measured: list[tuple[float, float]], pooled: tuple[float, float]) -> str:
+    """The rounds' honest p99 under attack against unloaded, their median ratio, and the
+    ratio of the p99s of all rounds' latencies pooled (three times the samples, so less of
+    the run-to-run noise of a p99 of a few hundred strikes)."""
     ratios = [loaded / unloaded for loaded, unloaded in measured]
     rounds = ", ".join(f"{a * 1000:.0f}/{b * 1000:.0f} ms" for a, b in measured)
+    loaded, unloaded = pooled
     return (
         f"others' p99 under attack/unloaded per round {rounds}: median "
-        f"{statistics.median(ratios):.1f}x"
+        f"{statistics.median(ratios):.1f}x; rounds pooled {loaded * 1000:.0f}/"
+        f"{unloaded * 1000:.0f} ms: {loaded / unloaded:.1f}x"
     )
 
 
@@ -349,9 +353,13 @@ async def abuse(
             result.rss_before_kib = rss_kib(server.process.pid)
             before = len(acked)
             measured: list[tuple[float, float]] = []  # (loaded p99, unloaded p99) per round
+            attacked: list[float] = []  # every round's latencies under attack
+            unattacked: list[float] = []  # and unloaded
             for _ in range(rounds):
                 # Unloaded, right before the attack: the box's own load drifts (other jobs).
-                baseline = p99(await players.play(strikes))
+                unloaded = await players.play(strikes)
+                unattacked.extend(unloaded)
+                baseline = p99(unloaded)
                 address = attacker_address(attacks)
                 attacks += 1
                 attack = asyncio.ensure_future(_attack(server, name, size, address))
@@ -360,10 +368,11 @@ async def abuse(
                 assert server.process.poll() is None, "the server died"
                 assert server.http_get("/healthz")[0] == 200
                 measured.append((p99(latencies), baseline))
+                attacked.extend(latencies)
             result.rss_after_kib = rss_kib(server.process.pid)
             result.operations = len(acked) - before
             result.notes.append(outcome)  # the last round's
-            result.notes.append(p99_note(measured))
+            result.notes.append(p99_note(measured, (p99(attacked), p99(unattacked))))
             result.seconds = time.monotonic() - started
             results.append(result)
     finally:
