@@ -84,12 +84,12 @@ class ServerConfig:
     max_in_flight_per_connection: int
     """Requests of one connection that run at once; past it they answer ``unavailable``."""
     max_tasks_per_connection: int
-    reply_bytes_per_message: int
-    socket_send_buffer: int
-    """SO_SNDBUF of each client connection (bytes); 0 keeps the system's autotuning."""
-    """A reply this large costs the rate limit one more message per this many bytes."""
     """Requests other than strikes one connection runs at once; the next one is not read
     until one of them is answered (replies can be large: backpressure must see them)."""
+    reply_bytes_per_message: int
+    """A reply this large costs the rate limit one more message per this many bytes."""
+    socket_send_buffer: int
+    """SO_SNDBUF of each client connection (bytes); 0 keeps the system's autotuning."""
     overload_retry_after_s: float
     """The ``retry_after`` of a request shed because the server or its raid is full."""
 

@@ -6,7 +6,7 @@ uncompressed session whose outbox is empty gets them in one socket write of byte
 every other subscriber. A delivery to many sessions is spread over loop iterations, at most
 ``SLICE_S`` of loop time (and ``chunk`` session pushes) per iteration, so a burst of events to
 thousands of subscribers never holds the loop (and the strikes waiting on it) in one long
-stretch: a strike crosses the loop a dozen times between its frame and its reply, and each
+stretch: a strike crosses the loop many times between its frame and its reply, and each
 crossing waited behind a whole slice (1,000 pushes, ~10 ms here, made a striker's p50 200 ms
 with 5,000 subscribers; docs/benchmarks.md). It starts on the next loop iteration, so
 deliveries to the same subscribers posted together go out as one.

@@ -134,9 +134,6 @@ class FrontDoor:
     async def start_serving(self) -> None:
         return None  # serving from start()
 
-    async def serve_forever(self) -> None:
-        await self.wait_closed()
-
     # -- the door's thread ----------------------------------------------------------------
 
     def _run(self) -> None:

@@ -63,7 +63,7 @@ class Session:
         bucket: TokenBucket,
         max_pending_bytes: int,
         metrics: Metrics,
-        stall_limit_s: float = 20.0,
+        stall_limit_s: float,
     ) -> None:
         self.connection = connection  # the websockets connection the outbox writes to
         self.session_id = connection.id.hex  # also websockets' connection id, for logs
