@@ -11,20 +11,18 @@ import pytest
 from actors.rosters import RosterCache
 from persistence.database import Database
 from persistence.records import CharacterRow
-from tests.persistence.helpers import character
+from tests.persistence.helpers import ReadGate, character
 
 
 class GatedReads(Database):
     """The real database, whose character reads wait at a gate once they have read."""
 
-    gate: asyncio.Event | None = None
-    arrived: asyncio.Event | None = None
+    gate: ReadGate | None = None
 
     async def get_users_characters(self, user_ids: Sequence[str]) -> dict[str, list[CharacterRow]]:
         found = await super().get_users_characters(user_ids)
-        if self.gate is not None and self.arrived is not None:
-            self.arrived.set()
-            await self.gate.wait()
+        if self.gate is not None:
+            await self.gate.hold()
         return found
 
 
@@ -43,13 +41,13 @@ async def test_rosters_wanted_while_a_read_is_under_way_share_the_next_read(
     gated: GatedReads,
 ) -> None:
     cache = RosterCache(gated, size=100)
-    gated.gate, gated.arrived = asyncio.Event(), asyncio.Event()
+    gate = gated.gate = ReadGate()
     first = asyncio.create_task(cache.get("u0"))
-    await asyncio.wait_for(gated.arrived.wait(), 10)
+    await gate.reached()
     rest = [asyncio.create_task(cache.get(f"u{n}")) for n in range(1, 40)]
     again = asyncio.create_task(cache.get("u5"))  # wanted twice: read once
     await asyncio.sleep(0)
-    gated.gate.set()
+    gate.open()
     rosters = await asyncio.wait_for(asyncio.gather(first, *rest, again), 10)
     assert [set(roster) for roster in rosters[:40]] == [{f"c{n}"} for n in range(40)]
     assert rosters[40] is rosters[5]
@@ -61,14 +59,14 @@ async def test_a_roster_forgotten_during_its_read_is_not_kept_and_read_again(
     gated: GatedReads,
 ) -> None:
     cache = RosterCache(gated, size=100)
-    gated.gate, gated.arrived = asyncio.Event(), asyncio.Event()
+    gate = gated.gate = ReadGate()
     before = asyncio.create_task(cache.get("u1"))
-    await asyncio.wait_for(gated.arrived.wait(), 10)
+    await gate.reached()
     await gated.upsert_characters([character("c1b", "u1")])  # a grant committed...
     cache.forget("u1")  # ...and cleared the cache while the old read was under way
     after = asyncio.create_task(cache.get("u1"))
     await asyncio.sleep(0)
-    gated.gate.set()
+    gate.open()
     assert set(await asyncio.wait_for(before, 10)) == {"c1"}  # answered, the old roster
     assert set(await asyncio.wait_for(after, 10)) == {"c1", "c1b"}  # a read of its own
     cached = cache.cached("u1")
@@ -77,12 +75,12 @@ async def test_a_roster_forgotten_during_its_read_is_not_kept_and_read_again(
 
 async def test_a_caller_that_gives_up_does_not_cancel_the_others(gated: GatedReads) -> None:
     cache = RosterCache(gated, size=100)
-    gated.gate, gated.arrived = asyncio.Event(), asyncio.Event()
+    gate = gated.gate = ReadGate()
     impatient = asyncio.create_task(cache.get("u3"))
     patient = asyncio.create_task(cache.get("u3"))
-    await asyncio.wait_for(gated.arrived.wait(), 10)
+    await gate.reached()
     impatient.cancel()
-    gated.gate.set()
+    gate.open()
     assert set(await asyncio.wait_for(patient, 10)) == {"c3"}
     assert impatient.cancelled()
 

@@ -10,22 +10,20 @@ import pytest
 
 from actors.strike_id_lookups import StrikeIdLookups
 from persistence.database import Database
-from tests.persistence.helpers import raid_row, strike
+from tests.persistence.helpers import ReadGate, raid_row, strike
 
 
 class GatedFinds(Database):
     """The real database, whose strike_id reads wait at a gate once they have read."""
 
-    gate: asyncio.Event | None = None
-    arrived: asyncio.Event | None = None
+    gate: ReadGate | None = None
 
     async def find_strike_ids(
         self, raid_id: str, wanted: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], int]:
         found = await super().find_strike_ids(raid_id, wanted)
-        if self.gate is not None and self.arrived is not None:
-            self.arrived.set()
-            await self.gate.wait()
+        if self.gate is not None:
+            await self.gate.hold()
         return found
 
 
@@ -48,13 +46,13 @@ async def test_lookups_wanted_during_a_read_share_the_next_read_of_their_raid(
     gated: GatedFinds,
 ) -> None:
     lookups = StrikeIdLookups(gated)
-    gated.gate, gated.arrived = asyncio.Event(), asyncio.Event()
+    gate = gated.gate = ReadGate()
     first = asyncio.create_task(lookups.seq_of("r1", "u0", "s0"))
-    await asyncio.wait_for(gated.arrived.wait(), 10)
+    await gate.reached()
     rest = [asyncio.create_task(lookups.seq_of("r1", f"u{n}", f"s{n}")) for n in range(1, 40)]
     elsewhere = asyncio.create_task(lookups.seq_of("r2", "u2", "s2"))  # another raid
     await asyncio.sleep(0)
-    gated.gate.set()
+    gate.open()
     seqs = await asyncio.wait_for(asyncio.gather(first, *rest), 10)
     # Even users struck (seq n + 1); odd ones never did.
     assert seqs == [n + 1 if n % 2 == 0 else None for n in range(40)]
@@ -64,12 +62,12 @@ async def test_lookups_wanted_during_a_read_share_the_next_read_of_their_raid(
 
 async def test_a_caller_that_gives_up_does_not_cancel_the_others(gated: GatedFinds) -> None:
     lookups = StrikeIdLookups(gated)
-    gated.gate, gated.arrived = asyncio.Event(), asyncio.Event()
+    gate = gated.gate = ReadGate()
     impatient = asyncio.create_task(lookups.seq_of("r1", "u4", "s4"))
     patient = asyncio.create_task(lookups.seq_of("r1", "u4", "s4"))
-    await asyncio.wait_for(gated.arrived.wait(), 10)
+    await gate.reached()
     impatient.cancel()
-    gated.gate.set()
+    gate.open()
     assert await asyncio.wait_for(patient, 10) == 5
     assert impatient.cancelled()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 
@@ -10,6 +11,27 @@ from persistence.records import CharacterRow, RaidRow, RewardGrant, StrikeRecord
 # Every wait in these tests has a deadline; slow machines scale it with this variable.
 TIMEOUT_SCALE = float(os.environ.get("RAID_TEST_TIMEOUT_SCALE", "1"))
 TIMEOUT = 10.0 * TIMEOUT_SCALE
+
+
+class ReadGate:
+    """Holds a database read once it has read, until opened: a test can queue more work
+    behind a read that is under way (the batched reads of actors/read_batches.py)."""
+
+    def __init__(self) -> None:
+        self._reached = asyncio.Event()
+        self._open = asyncio.Event()
+
+    async def hold(self) -> None:
+        """Called by the gated read: wait here until ``open``."""
+        self._reached.set()
+        await self._open.wait()
+
+    async def reached(self) -> None:
+        """Until a read is held at the gate."""
+        await asyncio.wait_for(self._reached.wait(), TIMEOUT)
+
+    def open(self) -> None:
+        self._open.set()
 
 
 def ACTIVE(raid_state_json: str) -> tuple[str, float | None]:
