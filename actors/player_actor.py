@@ -229,4 +229,5 @@ class PlayerActor(LoopActor):
         player.strikes += 1
         remember(player, result.strike_id, result.seq, self.strike_id_window)
         player.cooldown_until = max(player.cooldown_until, result.cooldown_until)
-        self.view = PlayerView(player, outcome.raid_active, outcome.event_end)
+        if view.raid_active is not outcome.raid_active or view.event_end != outcome.event_end:
+            self.view = PlayerView(player, outcome.raid_active, outcome.event_end)

@@ -18,12 +18,15 @@ from raid.strike import StrikeResult
 
 def strike_report(result: StrikeResult) -> dict[str, Any]:
     """The after-action report of PROTOCOL.md (``strike.ok`` fields)."""
+    multiplier = result.multiplier
+    team = list(result.team)
     return {
         "strike_id": result.strike_id,
         "action": result.action.value,
-        "team": list(result.team),
-        "base": float(result.base),
-        "multiplier": float(result.multiplier),
+        "team": team,
+        # float(Fraction(n, d)) is n / d: int true division rounds correctly, reduced or not.
+        "base": result.base_num / result.base_den,
+        "multiplier": multiplier.numerator / multiplier.denominator,
         "score": result.score,
         "damage": result.damage,
         "analysis_points": result.analysis_points,
@@ -35,7 +38,7 @@ def strike_report(result: StrikeResult) -> dict[str, Any]:
         "victory": result.victory,
         "rewards": [{"key": result.reward_key, "bundle": dict(result.reward)}],
         "cooldown_until": result.cooldown_until,
-        "exhausted": list(result.team),
+        "exhausted": team.copy(),
         "exhausted_until": result.rest_until,
     }
 

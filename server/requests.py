@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeGuard, TypeVar
 
 from raid.config import Action
 from raid.errors import ErrorCode, FieldError, ProtocolError
@@ -33,6 +33,8 @@ def _bad(path: str, problem: str) -> ProtocolError:
 
 def _is_utf8(text: str) -> bool:
     # JSON can smuggle lone surrogates into a str; they cannot be re-encoded later.
+    if text.isascii():  # the common case, checked in C without encoding a copy
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -40,9 +42,13 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
+def _is_text(value: object, max_len: int) -> TypeGuard[str]:
+    return isinstance(value, str) and 1 <= len(value) <= max_len and _is_utf8(value)
+
+
 def as_text(value: object, path: str, max_len: int = MAX_ID_LEN) -> str:
     """A string of 1..max_len characters."""
-    if not isinstance(value, str) or not 1 <= len(value) <= max_len or not _is_utf8(value):
+    if not _is_text(value, max_len):
         raise _bad(path, f"must be a string of 1-{max_len} characters")
     return value
 
@@ -82,17 +88,21 @@ def as_map(value: object, path: str) -> Mapping[Any, Any]:
     return value
 
 
+_ACTIONS: Mapping[str, Action] = MappingProxyType({action.value: action for action in Action})
+
+
 def as_action(value: object, path: str) -> Action:
-    if isinstance(value, str):
-        try:
-            return Action(value)
-        except ValueError:
-            pass
-    raise _bad(path, f"must be one of {', '.join(action.value for action in Action)}")
+    action = _ACTIONS.get(value) if isinstance(value, str) else None
+    if action is None:
+        raise _bad(path, f"must be one of {', '.join(action.value for action in Action)}")
+    return action
 
 
 def as_id_tuple(value: object, path: str) -> tuple[str, ...]:
-    return tuple(as_id(item, f"{path}[{i}]") for i, item in enumerate(as_list(value, path)))
+    items = as_list(value, path)
+    if all(_is_text(item, MAX_ID_LEN) for item in items):  # no item path built when valid
+        return tuple(items)
+    return tuple(as_id(item, f"{path}[{i}]") for i, item in enumerate(items))
 
 
 class Fields:
@@ -103,7 +113,7 @@ class Fields:
         self._prefix = prefix  # path of that map inside the request, for error messages
 
     def path(self, name: str) -> str:
-        return f"{self._prefix}{name}"
+        return f"{self._prefix}{name}" if self._prefix else name
 
     def req(self, name: str, conv: Callable[[object, str], T]) -> T:
         """A required field; null counts as missing."""
