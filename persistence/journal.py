@@ -244,10 +244,15 @@ class JournalWriter:
     def _commit(self, batch: list[JournalEntry], seconds: float) -> None:
         self._committed += len(batch)
         for entry in batch:
-            if entry.future is not None and not entry.future.done():
-                entry.future.set_result(None)
-                if entry.on_settled is not None:
-                    _notify("on_settled", partial(entry.on_settled, None))
+            future = entry.future
+            if future is not None and not future.done():
+                future.set_result(None)
+                settled = entry.on_settled
+                if settled is not None:
+                    try:  # as _notify does, without a partial per entry (one per strike)
+                        settled(None)
+                    except Exception:
+                        LOG.exception("journal: on_settled raised; the journal writer goes on")
         observer = self._observer
         if observer is not None:
             _notify(

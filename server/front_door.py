@@ -65,8 +65,8 @@ _LISTENER = object()  # selector data of a listening socket
 class FrontDoor:
     """Accepts on ``sockets`` (bound; the door listens) in its own thread. An admitted
     socket is handed to ``admit`` on the loop's thread; a refused one gets
-    ``too_many_requests`` and is closed once its client has read it (or after
-    ``REFUSED_LINGER_S``)."""
+    ``too_many_requests`` and is closed once its client has read it (or after ``linger_s``,
+    ``REFUSED_LINGER_S`` by default)."""
 
     def __init__(
         self,
@@ -77,6 +77,7 @@ class FrontDoor:
         *,
         send_buffer: int = 0,
         lingering: int = LINGERING,
+        linger_s: float = REFUSED_LINGER_S,
         in_transit: int = IN_TRANSIT,
     ) -> None:
         self.sockets = tuple(sockets)  # asyncio.Server's attribute: the listening sockets
@@ -87,6 +88,7 @@ class FrontDoor:
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self.max_lingering = lingering  # refused connections kept open at most
+        self.linger_s = linger_s  # for at most this long each
         self._lingering: OrderedDict[socket.socket, float] = OrderedDict()  # -> deadline
         self._closing = False
         self._paused_until: float | None = None  # not accepting until then
@@ -241,7 +243,7 @@ class FrontDoor:
         if len(self._lingering) >= self.max_lingering:
             oldest, _ = self._lingering.popitem(last=False)
             self._forget(oldest)
-        self._lingering[sock] = time.monotonic() + REFUSED_LINGER_S
+        self._lingering[sock] = time.monotonic() + self.linger_s
         self._selector.register(sock, selectors.EVENT_READ, sock)
 
     def _drain(self, sock: socket.socket) -> None:

@@ -11,11 +11,16 @@ seconds); running anything inline would hold back every later frame of the conne
 out of order; requests that must be ordered are ordered where their state lives (a
 player's strikes by its PlayerActor). ``hello`` runs inline because every later frame
 depends on the identity it establishes.
+
+A binary strike frame that arrives while the handler is idle is taken as soon as websockets
+has parsed it (``_inline_frame``, server/inline_frames.py) instead of waking the handler
+task for it: the same checks in the same order, without the task switch per frame.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import socket
@@ -43,6 +48,7 @@ from server.fanout import SessionFanout
 from server.frames import Format, decode_frame, encode_frame
 from server.front_door import FrontDoor, listening_sockets
 from server.http import HttpHandler, log_access
+from server.inline_frames import GatewayConnection
 from server.metrics import Metrics
 from server.ratelimit import TokenBucket
 from server.requests import (
@@ -201,6 +207,14 @@ class Gateway:
         unauthenticated = loop.call_later(cfg.hello_timeout_s, self._hello_overdue, session)
         caller = Caller()  # every request task of this connection inherits it (deadlines.py)
         CURRENT_CALLER.set(caller)
+        if isinstance(connection, GatewayConnection):
+            # Strikes are then taken as they are parsed, in this handler's context.
+            context = contextvars.copy_context()
+
+            def inline(data: bytes) -> bool:
+                return context.run(self._inline_frame, session, in_flight, data)
+
+            connection.inline = inline
         try:
             async for data in connection:
                 if session.backed_up:
@@ -221,6 +235,8 @@ class Gateway:
         except ConnectionClosed:
             pass  # abnormal closes (1009, 1011, lost TCP) end the session like normal ones
         finally:
+            if isinstance(connection, GatewayConnection):
+                connection.inline = None
             unauthenticated.cancel()
             caller.gone = True  # what the raids have not picked up yet is dropped
             await self._finish(session, in_flight)
@@ -296,6 +312,41 @@ class Gateway:
         if place is not None:
             task.add_done_callback(place.release)
         return task
+
+    def _inline_frame(
+        self, session: Session, in_flight: set[asyncio.Task[None]], data: bytes
+    ) -> bool:
+        """A strike taken as its frame is parsed (server/inline_frames.py), when the handler
+        would take it at once: True once it is handled. Anything else, and anything the
+        handler would refuse or wait over (an error, a rate limit, backpressure, the tasks of
+        this connection at their limit), is declined before it changed anything, and the
+        handler takes it the usual way."""
+        if (
+            not session.authenticated
+            or session.closing
+            or session.backed_up
+            or len(in_flight) >= self.config.max_tasks_per_connection
+        ):
+            return False
+        try:
+            msg, _ = decode_frame(data, self.config.max_frame_bytes)
+            if msg.get("op") != "strike":
+                return False
+            rid, req = parse_request(msg)
+            self._authorize(session, req)
+        except RaidError:
+            return False
+        if type(req) is not Strike or session.bucket.take(time.monotonic()) is not None:
+            return False
+        session.format = Format.MSGPACK
+        try:
+            place = self._admit(session, req)
+        except RaidError as exc:
+            self._push_error(session, rid, exc, op=None)
+            return True
+        self.metrics.count_request(req.op)
+        self._strike_now(session, rid, req, place)
+        return True
 
     def _admit(self, session: Session, req: Request) -> Place:
         """A place among the requests in flight, or ``Overloaded`` (server/admission.py)."""
@@ -500,7 +551,7 @@ def websocket_connection(server: Server, cfg: GatewayConfig) -> Callable[[], Ser
             max_size=cfg.max_frame_bytes,  # websockets closes with 1009 past this
             logger=server.logger,
         )
-        return ServerConnection(
+        return GatewayConnection(
             protocol,
             server,
             # A silent peer is dropped at most ping_interval + ping_timeout after it went quiet.

@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.protocol import State
 
-from server.frames import Format, encode_frame
+from server.frames import Format, encode_frame, websocket_frame
 from server.metrics import Metrics
 from server.ratelimit import TokenBucket
 
@@ -268,6 +268,9 @@ class Session:
         socket takes data (not paused by flow control): no writer-task wake-up per reply or
         per event, which was most of the cost of fanning events out to thousands of sessions.
         False when the frame must be queued instead."""
+        if self._writable(raw=True):  # framed here, as the fan-out does: no Frame object
+            self._write_raw(websocket_frame(frame))
+            return True
         if not self._writable(raw=False):
             return False
         protocol = self.connection.protocol

@@ -23,7 +23,11 @@ OTHER_ADDRESS = "127.0.0.3"
 
 @asynccontextmanager
 async def door(
-    gate: AddressGate, *, lingering: int = 1024, in_transit: int = 1024
+    gate: AddressGate,
+    *,
+    lingering: int = 1024,
+    linger_s: float = REFUSED_LINGER_S,
+    in_transit: int = 1024,
 ) -> AsyncIterator[tuple[FrontDoor, list[socket.socket], int]]:
     """A door on a free loopback port whose admitted sockets are collected."""
     admitted: list[socket.socket] = []
@@ -34,6 +38,7 @@ async def door(
         asyncio.get_running_loop(),
         admitted.append,
         lingering=lingering,
+        linger_s=linger_s,
         in_transit=in_transit,
     )
     front.start()
@@ -97,7 +102,12 @@ async def test_a_refused_client_that_never_closes_is_closed_after_the_linger() -
 
 
 async def test_refused_connections_kept_open_are_bounded() -> None:
-    async with door(AddressGate(0.001, 1, 100), lingering=3) as (front, _, port):
+    # A long linger: however slowly the ten connect, only the count bound can end one.
+    async with door(AddressGate(0.001, 1, 100), lingering=3, linger_s=TIMEOUT * 10) as (
+        front,
+        _,
+        port,
+    ):
         clients = [await asyncio.to_thread(connect_from, port) for _ in range(10)]
         await eventually(lambda: front.gate.refused == 9, "nine refused")
         assert front.lingering == 3
