@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from actors.raids import roster_of
+from actors.raids import SharedParts, roster_of
 from actors.read_batches import ReadBatches
 from persistence.database import MAX_USERS_PER_READ, Database
 from raid.models import Roster
@@ -61,7 +61,8 @@ class RosterCache:
 
     async def _read(self, _: None, users: list[str]) -> dict[str, Roster]:
         found = await self.db.get_users_characters(users)
-        return {user_id: roster_of(found[user_id]) for user_id in users}
+        shared = SharedParts()  # the batch's rosters share equal names, stats and tags
+        return {user_id: roster_of(found[user_id], shared) for user_id in users}
 
     def _keep(self, user_id: str, roster: Roster) -> None:
         self._rosters[user_id] = roster

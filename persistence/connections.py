@@ -36,11 +36,12 @@ T = TypeVar("T")
 # A journal batch touches per-player index pages all over the file (consecutive strikes come
 # from unrelated players). Checkpointing every 10,000 pages (40 MiB of WAL) instead of SQLite's
 # 1,000 writes each hot page back once for several batches rather than once per batch, and a
-# larger page cache for the writer (``[persistence] page_cache_mib``, 64 MiB by default instead
+# larger page cache for the writer (``[persistence] page_cache_mib``, 16 MiB by default instead
 # of SQLite's 2 MiB) keeps those index pages in memory between batches. The cache fills as the
-# database grows, so the server's RSS rises by up to that much, then stays.
+# database grows, so the server's RSS rises by up to that much, then stays. (64 MiB was no
+# faster, in process or over WebSockets, and cost 30 MiB of RSS: docs/benchmarks.md.)
 WAL_AUTOCHECKPOINT_PRAGMA = "PRAGMA wal_autocheckpoint = 10000"
-DEFAULT_PAGE_CACHE_MIB = 64
+DEFAULT_PAGE_CACHE_MIB = 16
 
 SYNCHRONOUS_PRAGMAS = {
     "FULL": "PRAGMA synchronous = FULL",

@@ -101,3 +101,18 @@ async def test_a_failed_read_answers_every_waiter(
     with pytest.raises(Exception) as failed:
         await asyncio.wait_for(asyncio.gather(cache.get("u1"), cache.get("u2")), 10)
     assert not isinstance(failed.value, asyncio.TimeoutError)
+
+
+async def test_rosters_read_together_share_equal_names_stats_and_tags(gated: GatedReads) -> None:
+    """Characters of a kind share one name, stat map and tag set: a cached roster of many
+    characters then costs little more than its ids."""
+    odd = CharacterRow("odd", "u1", "Bram", 2, {"atk": 99, "def": 80}, ("water",))
+    await gated.upsert_characters([character("c1b", "u1"), odd])
+    cache = RosterCache(gated, size=100)
+    first, second = await asyncio.wait_for(asyncio.gather(cache.get("u1"), cache.get("u2")), 10)
+    one, other, mine = first["c1"], second["c2"], first["c1b"]
+    assert one.stats is other.stats is mine.stats and one.tags is other.tags is mine.tags
+    assert one.name is other.name
+    assert dict(one.stats) == {"atk": 120, "def": 80} and one.tags == {"fire", "striker"}
+    assert dict(first["odd"].stats) == {"atk": 99, "def": 80} and first["odd"].tags == {"water"}
+    assert first["odd"].name == "Bram" and first["odd"].rarity == 2
