@@ -345,7 +345,12 @@ class Gateway:
             self._push_error(session, rid, exc, op=None)
             return True
         self.metrics.count_request(req.op)
-        self._strike_now(session, rid, req, place)
+        try:
+            self._strike_now(session, rid, req, place)
+        except Exception:  # a bug: answered, and websockets' data_received never sees it
+            logger.exception("request failed", extra={**session.log_extra, "op": "strike"})
+            place.release()
+            self._push_error(session, rid, _internal_error(), op="strike", raid=req.raid_id)
         return True
 
     def _admit(self, session: Session, req: Request) -> Place:

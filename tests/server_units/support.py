@@ -102,6 +102,8 @@ class TinyService:
         strike_id: str,
         done: StrikeDone,
     ) -> None:
+        if strike_id == "sync-boom":  # a bug that raises before any callback
+            raise RuntimeError("raised by strike_nowait itself")
         task = asyncio.ensure_future(
             settle(self.strike(user_id, raid_id, action, team, strike_id), done)
         )

@@ -167,3 +167,14 @@ async def test_a_flood_of_binary_strikes_is_read_at_the_rate_limit() -> None:
         ops = [r["op"] if r["op"] != "error" else r["code"] for r in replies]
         assert "rate_limited" in ops and "strike.ok" in ops
         assert all(not (a == b == "rate_limited") for a, b in itertools.pairwise(ops)), ops
+
+
+async def test_a_strike_that_raises_is_answered_internal_and_the_connection_lives_on() -> None:
+    async with run_server() as srv, client(srv) as ws:
+        await hello(ws)
+        await ws.send(packed({**STRIKE, "rid": 1, "strike_id": "sync-boom"}))
+        failed = await recv(ws)
+        assert (failed["op"], failed["code"], failed["rid"]) == ("error", "internal", 1)
+        assert "raised by" not in failed["message"]  # no internals on the wire
+        await ws.send(packed({"op": "ping", "rid": 2}))
+        assert (await recv(ws))["op"] == "ping.ok"
