@@ -51,8 +51,11 @@ from raid.strike_ids import maybe_older_repeat, remember
 
 log = logging.getLogger(__name__)
 
-KEPT_REPORTS = 16
-"""This player's latest accepted strikes kept for repeated strike_ids."""
+KEPT_REPORTS = 4
+"""This player's latest accepted strikes kept for repeated strike_ids: a client resends its
+last strike or two; older repeats are answered by the RaidActor (its ``recent_outcomes``,
+then the journal). Each kept outcome holds ~800 bytes (result, journal entry, future), and
+every PlayerActor keeps its own: 16 were 12 KiB per player."""
 
 
 @dataclass(frozen=True, slots=True)
