@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
                               "1", "--fanout", "0", "--no-echo"], "workers 2, 3 clients"),
         ("bench.loadtest_cost", ["--clients", "4", "--rounds", "1", "--duration", "1"],
          "this checkout"),
+        ("bench.ws_threads", ["--clients", "4", "--duration", "2", "--runs", "1"],
+         "strikes/s: median"),
         ("bench.simulate_throughput", ["--players", "100", "--long-players", "20", "--hours", "6",
                                        "--repeat", "1"], "baseline exact"),
         ("bench.restore_timeline", ["--strikes", "300", "--repeat", "1"],
