@@ -268,12 +268,12 @@ class Session:
         socket takes data (not paused by flow control): no writer-task wake-up per reply or
         per event, which was most of the cost of fanning events out to thousands of sessions.
         False when the frame must be queued instead."""
-        if self._writable(raw=True):  # framed here, as the fan-out does: no Frame object
-            self._write_raw(websocket_frame(frame))
-            return True
         if not self._writable(raw=False):
             return False
         protocol = self.connection.protocol
+        if not protocol.extensions:  # framed here, as the fan-out does: no Frame object
+            self._write_raw(websocket_frame(frame))
+            return True
         if isinstance(frame, str):
             protocol.send_text(frame.encode())
         else:
