@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import msgpack
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from server.inline_frames import GatewayConnection
-from tests.server_units.support import TIMEOUT, client, hello, recv, run_server
+from tests.server_units.support import TIMEOUT, client, encode, hello, recv, run_server
 
 
 class Recorder:
@@ -169,12 +170,16 @@ async def test_a_flood_of_binary_strikes_is_read_at_the_rate_limit() -> None:
         assert all(not (a == b == "rate_limited") for a, b in itertools.pairwise(ops)), ops
 
 
-async def test_a_strike_that_raises_is_answered_internal_and_the_connection_lives_on() -> None:
+@pytest.mark.parametrize("binary", [True, False], ids=["inline", "handler"])
+async def test_a_strike_that_raises_is_answered_internal_and_the_connection_lives_on(
+    binary: bool,
+) -> None:
     async with run_server() as srv, client(srv) as ws:
         await hello(ws)
-        await ws.send(packed({**STRIKE, "rid": 1, "strike_id": "sync-boom"}))
+        await ws.send(encode({**STRIKE, "rid": 1, "strike_id": "sync-boom"}, binary))
         failed = await recv(ws)
         assert (failed["op"], failed["code"], failed["rid"]) == ("error", "internal", 1)
         assert "raised by" not in failed["message"]  # no internals on the wire
-        await ws.send(packed({"op": "ping", "rid": 2}))
+        await ws.send(encode({"op": "ping", "rid": 2}, binary))
         assert (await recv(ws))["op"] == "ping.ok"
+        assert 'strikes_total{code="internal"} 1.0' in srv.metrics.render()[0].decode()
