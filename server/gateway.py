@@ -14,7 +14,8 @@ depends on the identity it establishes.
 
 A binary strike frame that arrives while the handler is idle is taken as soon as websockets
 has parsed it (``_inline_frame``, server/inline_frames.py) instead of waking the handler
-task for it: the same checks in the same order, without the task switch per frame.
+task for it: the handler's checks (the rate-limit token taken last, so a declined frame costs
+none), without the task switch per frame.
 """
 
 from __future__ import annotations
